@@ -1,0 +1,216 @@
+package cdshooks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Service is one CDS Service: its discovery entry and the function that
+// answers its hook calls.
+type Service struct {
+	Descriptor ServiceDescriptor
+	Handle     func(ctx context.Context, call *Call) (*Response, error)
+}
+
+// Call is a validated hook call, with the service's prefetch templates
+// rendered for this context (key -> FHIR query relative to fhirServer).
+type Call struct {
+	ServiceID string
+	Request   *Request
+	Context   *HookContext
+	Queries   map[string]string
+}
+
+// FeedbackFunc stores feedback for a service. It must be idempotent on a
+// repeated (card, outcome).
+type FeedbackFunc func(ctx context.Context, serviceID string, fb []Feedback) error
+
+// Handlers serves the CDS Hooks endpoints for a set of services.
+type Handlers struct {
+	Services []Service
+	Feedback FeedbackFunc
+	// Since returns the published lower date bound of prefetch queries
+	// (token {{balint.since}}), as a FHIR date.
+	Since  func() string
+	Logger *slog.Logger
+}
+
+// Register mounts discovery, invocation and feedback under /cds-services.
+func (h *Handlers) Register(g *echo.Group) {
+	g.GET("", h.discovery)
+	g.POST("/:id", h.invoke)
+	g.POST("/:id/feedback", h.feedback)
+}
+
+// Discovery returns the discovery document as published now.
+func (h *Handlers) Discovery() Discovery {
+	d := Discovery{Services: make([]ServiceDescriptor, 0, len(h.Services))}
+	tok := h.publishTokens()
+	for _, s := range h.Services {
+		sd := s.Descriptor
+		if len(sd.Prefetch) > 0 {
+			sd.Prefetch = make(map[string]string, len(s.Descriptor.Prefetch))
+			for k, v := range s.Descriptor.Prefetch {
+				// Templates are ours and tested; a render error here is a
+				// programming error caught by the discovery golden test.
+				r, _ := Render(v, tok, true)
+				sd.Prefetch[k] = r
+			}
+		}
+		d.Services = append(d.Services, sd)
+	}
+	return d
+}
+
+func (h *Handlers) publishTokens() Tokens {
+	t := Tokens{}
+	if h.Since != nil {
+		t["balint.since"] = h.Since()
+	}
+	return t
+}
+
+func (h *Handlers) discovery(c echo.Context) error {
+	return c.JSON(http.StatusOK, h.Discovery())
+}
+
+func (h *Handlers) find(id string) *Service {
+	for i := range h.Services {
+		if h.Services[i].Descriptor.ID == id {
+			return &h.Services[i]
+		}
+	}
+	return nil
+}
+
+func (h *Handlers) invoke(c echo.Context) error {
+	start := time.Now()
+	svc := h.find(c.Param("id"))
+	if svc == nil {
+		return writeError(c, &Error{Status: http.StatusNotFound, Message: "no CDS service with this id"})
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, hc, err := DecodeRequest(body, svc.Descriptor.Hook)
+	if err != nil {
+		return writeError(c, &Error{Status: http.StatusBadRequest, Message: err.Error()})
+	}
+	tok := h.publishTokens()
+	for k, v := range ContextTokens(hc) {
+		tok[k] = v
+	}
+	call := &Call{ServiceID: svc.Descriptor.ID, Request: req, Context: hc, Queries: map[string]string{}}
+	for k, tpl := range svc.Descriptor.Prefetch {
+		q, err := Render(tpl, tok, false)
+		if err != nil {
+			return writeError(c, &Error{Status: http.StatusBadRequest, Message: "prefetch " + k + ": " + err.Error()})
+		}
+		call.Queries[k] = q
+	}
+	resp, err := svc.Handle(c.Request().Context(), call)
+	if err != nil {
+		h.log().LogAttrs(c.Request().Context(), slog.LevelWarn, "hook failed",
+			slog.String("service", svc.Descriptor.ID), slog.String("hook", req.Hook),
+			slog.String("hookInstance", req.HookInstance), slog.String("error", errorClass(err)),
+			slog.Duration("duration", time.Since(start)))
+		return writeError(c, err)
+	}
+	if resp.Cards == nil {
+		resp.Cards = []Card{}
+	}
+	for i := range resp.Cards {
+		if err := resp.Cards[i].Validate(); err != nil {
+			return writeError(c, err)
+		}
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func (h *Handlers) feedback(c echo.Context) error {
+	svc := h.find(c.Param("id"))
+	if svc == nil {
+		return writeError(c, &Error{Status: http.StatusNotFound, Message: "no CDS service with this id"})
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	fr, err := DecodeFeedback(body)
+	if err != nil {
+		return writeError(c, &Error{Status: http.StatusBadRequest, Message: err.Error()})
+	}
+	if h.Feedback == nil {
+		return writeError(c, &Error{Status: http.StatusNotImplemented, Message: "feedback is not stored by this deployment"})
+	}
+	if err := h.Feedback(c.Request().Context(), svc.Descriptor.ID, fr.Feedback); err != nil {
+		return writeError(c, err)
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+func (h *Handlers) log() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func readBody(c echo.Context) ([]byte, error) {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return nil, writeError(c, &Error{Status: he.Code, Message: "request body too large"})
+		}
+		return nil, writeError(c, &Error{Status: http.StatusBadRequest, Message: "request body could not be read"})
+	}
+	return body, nil
+}
+
+// ErrorBody is the JSON every error answers with.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(c echo.Context, err error) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return c.JSON(pe.Status, ErrorBody{Error: pe.Message})
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return c.JSON(http.StatusServiceUnavailable, ErrorBody{Error: "the hook could not be answered in time"})
+	}
+	return c.JSON(http.StatusInternalServerError, ErrorBody{Error: "internal error"})
+}
+
+// errorClass names an error for logs without its text, which may carry
+// details of the request.
+func errorClass(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return http.StatusText(pe.Status)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "deadline"
+	}
+	return "internal"
+}
+
+// SortedKeys returns a map's keys in order, for deterministic output.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

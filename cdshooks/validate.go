@@ -1,0 +1,286 @@
+package cdshooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Error is an error with the HTTP status the protocol gives it. Handlers
+// answer it as {"error": Message}; anything else is a 500.
+type Error struct {
+	Status  int
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// FieldError says which field of a request is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// fhirID is FHIR R4's id datatype. Context ids are checked against it
+// because they are pasted into prefetch queries.
+var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// uuidLike accepts the canonical 8-4-4-4-12 hex form the spec asks for.
+var uuidLike = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// DecodeRequest parses and validates a hook call body for a service that
+// handles hook. It returns a *FieldError (or a syntax error wrapped in one)
+// so the caller can answer 400 with a precise message.
+func DecodeRequest(body []byte, hook string) (*Request, *HookContext, error) {
+	var req Request
+	if err := decodeObject(body, &req); err != nil {
+		return nil, nil, err
+	}
+	if req.Hook == "" {
+		return nil, nil, fieldErr("hook", "required")
+	}
+	if req.Hook != hook {
+		return nil, nil, fieldErr("hook", "this service handles %q, not %q", hook, req.Hook)
+	}
+	if req.HookInstance == "" {
+		return nil, nil, fieldErr("hookInstance", "required")
+	}
+	if !uuidLike.MatchString(req.HookInstance) {
+		return nil, nil, fieldErr("hookInstance", "must be a UUID")
+	}
+	if req.FHIRServer != "" {
+		u, err := url.Parse(req.FHIRServer)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, nil, fieldErr("fhirServer", "must be an absolute http(s) URL")
+		}
+	}
+	if a := req.FHIRAuthorization; a != nil {
+		if req.FHIRServer == "" {
+			return nil, nil, fieldErr("fhirAuthorization", "given without fhirServer")
+		}
+		switch {
+		case a.AccessToken == "":
+			return nil, nil, fieldErr("fhirAuthorization.access_token", "required")
+		case !strings.EqualFold(a.TokenType, "Bearer"):
+			return nil, nil, fieldErr("fhirAuthorization.token_type", "must be Bearer")
+		case a.Subject == "":
+			return nil, nil, fieldErr("fhirAuthorization.subject", "required")
+		case a.Scope == "":
+			return nil, nil, fieldErr("fhirAuthorization.scope", "required")
+		}
+	}
+	for k, v := range req.Prefetch {
+		t := firstByte(v)
+		if t != '{' && t != 'n' {
+			return nil, nil, fieldErr("prefetch."+k, "must be a FHIR resource (object) or null")
+		}
+	}
+	if len(bytes.TrimSpace(req.Context)) == 0 || string(bytes.TrimSpace(req.Context)) == "null" {
+		return nil, nil, fieldErr("context", "required")
+	}
+	var hc HookContext
+	if firstByte(req.Context) != '{' {
+		return nil, nil, fieldErr("context", "must be an object")
+	}
+	if err := json.Unmarshal(req.Context, &hc); err != nil {
+		return nil, nil, jsonFieldErr("context", err)
+	}
+	if err := validateContext(hook, &hc); err != nil {
+		return nil, nil, err
+	}
+	return &req, &hc, nil
+}
+
+func validateContext(hook string, hc *HookContext) error {
+	if hc.UserID == "" {
+		return fieldErr("context.userId", "required")
+	}
+	if _, _, ok := splitReference(hc.UserID); !ok {
+		return fieldErr("context.userId", "must be a relative reference such as Practitioner/123")
+	}
+	if hc.PatientID == "" {
+		return fieldErr("context.patientId", "required")
+	}
+	if !fhirID.MatchString(hc.PatientID) {
+		return fieldErr("context.patientId", "must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)")
+	}
+	if hc.EncounterID != "" && !fhirID.MatchString(hc.EncounterID) {
+		return fieldErr("context.encounterId", "must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)")
+	}
+	switch hook {
+	case "order-select", "order-sign":
+		if firstByte(hc.DraftOrders) != '{' {
+			return fieldErr("context.draftOrders", "required: a FHIR Bundle of the draft orders")
+		}
+		var b struct {
+			ResourceType string `json:"resourceType"`
+			Entry        []struct {
+				Resource struct {
+					ResourceType string `json:"resourceType"`
+					ID           string `json:"id"`
+				} `json:"resource"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(hc.DraftOrders, &b); err != nil {
+			return jsonFieldErr("context.draftOrders", err)
+		}
+		if b.ResourceType != "Bundle" {
+			return fieldErr("context.draftOrders.resourceType", "must be Bundle")
+		}
+		ids := map[string]bool{}
+		for i, e := range b.Entry {
+			if e.Resource.ResourceType == "" {
+				return fieldErr(fmt.Sprintf("context.draftOrders.entry[%d].resource", i), "must be a FHIR resource")
+			}
+			ids[e.Resource.ResourceType+"/"+e.Resource.ID] = true
+		}
+		if hook == "order-select" && len(hc.Selections) == 0 {
+			return fieldErr("context.selections", "required for order-select")
+		}
+		for i, s := range hc.Selections {
+			if !ids[s] {
+				return fieldErr(fmt.Sprintf("context.selections[%d]", i), "names no resource in draftOrders")
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeFeedback parses and validates a feedback body.
+func DecodeFeedback(body []byte) (*FeedbackRequest, error) {
+	var fr FeedbackRequest
+	if err := decodeObject(body, &fr); err != nil {
+		return nil, err
+	}
+	if len(fr.Feedback) == 0 {
+		return nil, fieldErr("feedback", "required: at least one entry")
+	}
+	for i, f := range fr.Feedback {
+		p := fmt.Sprintf("feedback[%d].", i)
+		if f.Card == "" {
+			return nil, fieldErr(p+"card", "required")
+		}
+		if !uuidLike.MatchString(f.Card) {
+			return nil, fieldErr(p+"card", "must be the uuid of a card")
+		}
+		switch f.Outcome {
+		case OutcomeAccepted:
+			if f.OverrideReason != nil {
+				return nil, fieldErr(p+"overrideReason", "only allowed with outcome overridden")
+			}
+		case OutcomeOverridden:
+			if len(f.AcceptedSuggestions) > 0 {
+				return nil, fieldErr(p+"acceptedSuggestions", "only allowed with outcome accepted")
+			}
+		case "":
+			return nil, fieldErr(p+"outcome", "required")
+		default:
+			return nil, fieldErr(p+"outcome", "must be accepted or overridden, not %q", f.Outcome)
+		}
+		for j, s := range f.AcceptedSuggestions {
+			if s.ID == "" {
+				return nil, fieldErr(fmt.Sprintf("%sacceptedSuggestions[%d].id", p, j), "required")
+			}
+		}
+		if f.OutcomeTimestamp == "" {
+			return nil, fieldErr(p+"outcomeTimestamp", "required")
+		}
+		if _, err := time.Parse(time.RFC3339, f.OutcomeTimestamp); err != nil {
+			return nil, fieldErr(p+"outcomeTimestamp", "must be an ISO 8601 instant with a time zone")
+		}
+	}
+	return &fr, nil
+}
+
+func decodeObject(body []byte, v any) error {
+	if firstByte(body) != '{' {
+		if !json.Valid(body) {
+			return fieldErr("body", "not valid JSON")
+		}
+		return fieldErr("body", "must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return jsonFieldErr("body", err)
+	}
+	if dec.More() {
+		return fieldErr("body", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+// jsonFieldErr turns encoding/json's errors into a FieldError naming the
+// field, without echoing the offending value back.
+func jsonFieldErr(where string, err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		f := te.Field
+		if f == "" {
+			f = where
+		} else if where != "body" {
+			f = where + "." + f
+		}
+		return fieldErr(f, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fieldErr(where, "not valid JSON (at byte %d)", se.Offset)
+	}
+	return fieldErr(where, "not valid JSON")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "int", "int64", "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	default:
+		return "a " + k
+	}
+}
+
+func firstByte(b []byte) byte {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// splitReference splits "Type/id" into its parts.
+func splitReference(ref string) (typ, id string, ok bool) {
+	typ, id, ok = strings.Cut(ref, "/")
+	if !ok || typ == "" || !fhirID.MatchString(id) {
+		return "", "", false
+	}
+	for _, r := range typ {
+		if (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') {
+			return "", "", false
+		}
+	}
+	return typ, id, true
+}

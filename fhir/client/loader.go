@@ -1,0 +1,164 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/balint-health/balint/fhir"
+)
+
+// Request is what a hook call gives for loading one history.
+type Request struct {
+	// Server is the hook's fhirServer ("" when none was sent).
+	Server string
+	// Token is fhirAuthorization.access_token ("" when none was sent).
+	Token string
+	// Queries maps prefetch keys to rendered FHIR queries.
+	Queries map[string]string
+	// Prefetch is what the CDS client prefetched; a missing or null key is
+	// fetched from Server.
+	Prefetch map[string]json.RawMessage
+}
+
+// TokenSource supplies a bearer token for a server when the hook sent
+// none (SMART Backend Services).
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// Loader builds histories from prefetch and FHIR servers.
+type Loader struct {
+	Guard  *Guard
+	HTTP   *http.Client
+	Limits Limits
+	// Budget is the overall deadline for fetching one history.
+	Budget time.Duration
+	// Backend maps an allowlisted base to its SMART Backend Services
+	// token source, used when the hook carries no fhirAuthorization.
+	Backend map[string]TokenSource
+	// Local answers hooks that name no fhirServer and prefetch nothing
+	// (the embedded demo). Nil: such hooks get 412.
+	Local Searcher
+	// Observe is passed to every HTTPSearcher.
+	Observe func(resourceType string, d time.Duration, err error)
+}
+
+// Load returns the patient's history. Any part that cannot be had is an
+// *fhir.UnavailableError naming its key.
+func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
+	h := fhir.NewHistory()
+	var missing []fhir.Kind
+	for _, k := range fhir.Kinds {
+		raw, ok := r.Prefetch[k.Key]
+		if !ok || isNull(raw) {
+			missing = append(missing, k)
+			continue
+		}
+		if _, err := h.AddJSON(k.Key, fhir.FromPrefetch, raw); err != nil {
+			return nil, &fhir.UnavailableError{Key: k.Key, Reason: "prefetch is not a FHIR resource", Err: err}
+		}
+	}
+	if len(missing) == 0 {
+		return h, nil
+	}
+	src, origin, err := l.searcher(ctx, r, missing[0].Key)
+	if err != nil {
+		return nil, err
+	}
+	if l.Budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.Budget)
+		defer cancel()
+	}
+	pages := make([][][]byte, len(missing))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, k := range missing {
+		q, ok := r.Queries[k.Key]
+		if !ok {
+			return nil, &fhir.UnavailableError{Key: k.Key, Reason: "no query for this part"}
+		}
+		g.Go(func() error {
+			err := src.Search(gctx, q, func(b []byte) error {
+				pages[i] = append(pages[i], b)
+				return nil
+			})
+			if err != nil {
+				return &fhir.UnavailableError{Key: k.Key, Reason: reason(err, gctx), Err: err}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	total := 0
+	for i, k := range missing {
+		for _, b := range pages[i] {
+			pg, err := h.AddJSON(k.Key, origin, b)
+			if err != nil {
+				return nil, &fhir.UnavailableError{Key: k.Key, Reason: "response is not a FHIR Bundle", Err: err}
+			}
+			total += pg.Entries
+			if max := l.Limits.MaxResources; max > 0 && total > max {
+				return nil, &fhir.UnavailableError{Key: k.Key, Reason: fmt.Sprintf("history larger than %d resources", max)}
+			}
+		}
+	}
+	return h, nil
+}
+
+func (l *Loader) searcher(ctx context.Context, r Request, key string) (Searcher, fhir.Origin, error) {
+	if r.Server == "" {
+		if l.Local != nil {
+			return l.Local, fhir.FromDemo, nil
+		}
+		return nil, "", &fhir.UnavailableError{Key: key, Reason: "not prefetched and no fhirServer given"}
+	}
+	if err := l.Guard.Check(r.Server); err != nil {
+		return nil, "", &fhir.UnavailableError{Key: key, Reason: "fhirServer refused: " + err.Error(), Err: ErrNotAllowed}
+	}
+	token := r.Token
+	if token == "" {
+		if ts := l.Backend[trimBase(r.Server)]; ts != nil {
+			t, err := ts.Token(ctx)
+			if err != nil {
+				return nil, "", &fhir.UnavailableError{Key: key, Reason: "backend services token could not be obtained", Err: err}
+			}
+			token = t
+		}
+	}
+	return &HTTPSearcher{HTTP: l.HTTP, Base: r.Server, Token: token, Limits: l.Limits, Observe: l.Observe}, fhir.FromServer, nil
+}
+
+// ErrNotAllowed marks a fhirServer the SSRF guard refused.
+var ErrNotAllowed = errors.New("fhirServer not allowed")
+
+func reason(err error, ctx context.Context) string {
+	var se *searchError
+	if errors.As(err, &se) {
+		return se.reason
+	}
+	if ctx.Err() != nil {
+		return "deadline exceeded"
+	}
+	return "search failed"
+}
+
+func isNull(raw json.RawMessage) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case 'n':
+			return true
+		}
+		return false
+	}
+	return true
+}
