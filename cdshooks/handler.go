@@ -40,13 +40,27 @@ type Handlers struct {
 	// (token {{balint.since}}), as a FHIR date.
 	Since  func() string
 	Logger *slog.Logger
+	// Auth, when set, requires an EHR-signed JWT on every call (on
+	// discovery too unless PublicDiscovery).
+	Auth            *Authenticator
+	PublicDiscovery bool
 }
 
 // Register mounts discovery, invocation and feedback under /cds-services.
-func (h *Handlers) Register(g *echo.Group) {
-	g.GET("", h.discovery)
-	g.POST("/:id", h.invoke)
-	g.POST("/:id/feedback", h.feedback)
+// extra middleware (rate limits) runs after authentication.
+func (h *Handlers) Register(g *echo.Group, extra ...echo.MiddlewareFunc) {
+	var mw, discovery []echo.MiddlewareFunc
+	if h.Auth != nil {
+		mw = []echo.MiddlewareFunc{h.Auth.Middleware()}
+		if !h.PublicDiscovery {
+			discovery = mw
+		}
+	}
+	mw = append(mw, extra...)
+	discovery = append(discovery, extra...)
+	g.GET("", h.discovery, discovery...)
+	g.POST("/:id", h.invoke, mw...)
+	g.POST("/:id/feedback", h.feedback, mw...)
 }
 
 // Discovery returns the discovery document as published now.
@@ -81,6 +95,9 @@ func (h *Handlers) discovery(c echo.Context) error {
 	return c.JSON(http.StatusOK, h.Discovery())
 }
 
+// Known reports whether id names one of the services.
+func (h *Handlers) Known(id string) bool { return h.find(id) != nil }
+
 func (h *Handlers) find(id string) *Service {
 	for i := range h.Services {
 		if h.Services[i].Descriptor.ID == id {
@@ -103,6 +120,10 @@ func (h *Handlers) invoke(c echo.Context) error {
 	req, hc, err := DecodeRequest(body, svc.Descriptor.Hook)
 	if err != nil {
 		return writeError(c, &Error{Status: http.StatusBadRequest, Message: err.Error()})
+	}
+	// An issuer may only send the FHIR servers configured for it.
+	if cl := ClaimsFrom(c); h.Auth != nil && cl != nil && !cl.AllowsServer(req.FHIRServer) {
+		return h.Auth.unauthorized(c, "fhir_server_not_allowed_for_issuer")
 	}
 	tok := h.publishTokens()
 	for k, v := range ContextTokens(hc) {

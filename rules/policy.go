@@ -146,5 +146,8 @@ func (p *Policy) validate() error {
 // decision does not change when every date and now move together.
 const month = time.Duration(30.4375 * 24 * float64(time.Hour))
 
-func months(n int) time.Duration { return time.Duration(n) * month }
+// Months is n fixed-length months (30.4375 days each).
+func Months(n int) time.Duration { return time.Duration(n) * month }
+
+func months(n int) time.Duration { return Months(n) }
 func days(n int) time.Duration   { return time.Duration(n) * 24 * time.Hour }

@@ -1,0 +1,217 @@
+package cards
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/rules"
+)
+
+// OverrideSystem is the code system of Balint's override reasons.
+const OverrideSystem = "https://balint-health.github.io/balint/CodeSystem/override-reason"
+
+// Override reason codes.
+const (
+	OverrideRedFlag          = "red-flag-under-investigation"
+	OverrideAlreadyAddressed = "already-addressed"
+	OverrideNotAppropriate   = "not-appropriate"
+)
+
+// OverrideReasons are offered on every card, in the clinical basis's words.
+var OverrideReasons = []cdshooks.Coding{
+	{System: OverrideSystem, Code: OverrideRedFlag, Display: "New or red-flag symptoms under investigation"},
+	{System: OverrideSystem, Code: OverrideAlreadyAddressed, Display: "Already addressed"},
+	{System: OverrideSystem, Code: OverrideNotAppropriate, Display: "Not appropriate for this patient"},
+}
+
+// banned matches words a card must never use (clinical basis, "How the
+// card speaks"), as whole words in any case.
+var banned = regexp.MustCompile(`(?i)\b(mus|somati[sz]\w*|frequent attenders?|heart-?sink\w*|medically unexplained)\b`)
+
+// BannedWords returns the banned words found in text.
+func BannedWords(text string) []string { return banned.FindAllString(text, -1) }
+
+// Summary is the review card's summary line.
+const Summary = "Several investigations in recent months were normal. A whole-person review of symptoms, daily impact and wellbeing may help."
+
+// NotRealLine is the line every review card carries.
+const NotRealLine = "Normal results do not mean the symptoms are not real, and they often do not reassure; keep an open mind to new features."
+
+// Context is what a card needs beyond the decision.
+type Context struct {
+	ServiceID string
+	PatientID string
+	// UserRef is the hook's context.userId ("Practitioner/123").
+	UserRef string
+	Now     time.Time
+	// Secret keys the card uuid.
+	Secret []byte
+	// SourceURL documents the rule (the site's policy page).
+	SourceURL string
+	// Evidence is the link to the evidence page; nil for none.
+	Evidence *cdshooks.Link
+}
+
+// UUID is the card's stable id for a service, patient and day: the same
+// card on a re-render keeps its id (so feedback ties back to it); a new day
+// gives a new card. Keyed by the instance secret so the id reveals nothing.
+func UUID(secret []byte, serviceID, patientID string, day time.Time) string {
+	m := hmac.New(sha256.New, secret)
+	fmt.Fprintf(m, "card\x00%s\x00%s\x00%s", serviceID, patientID, day.UTC().Format("2006-01-02"))
+	return uuidFrom(m.Sum(nil))
+}
+
+func uuidFrom(b []byte) string {
+	b[6] = b[6]&0x0f | 0x50 // version 5-like: name-based
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func subUUID(card, name string) string {
+	m := sha256.Sum256([]byte(card + "\x00" + name))
+	return uuidFrom(m[:])
+}
+
+// Review builds the psychosocial-review card for a decision that fired.
+func Review(d *rules.Decision, p *rules.Policy, c Context) (cdshooks.Card, error) {
+	card := cdshooks.Card{
+		UUID:              UUID(c.Secret, c.ServiceID, c.PatientID, c.Now),
+		Summary:           Summary,
+		Detail:            ReviewDetail(d, p),
+		Indicator:         cdshooks.IndicatorInfo,
+		Source:            source(c),
+		SelectionBehavior: "any",
+		OverrideReasons:   OverrideReasons,
+	}
+	sug, err := Suggestions(card.UUID, c)
+	if err != nil {
+		return cdshooks.Card{}, err
+	}
+	card.Suggestions = sug
+	if c.Evidence != nil {
+		card.Links = []cdshooks.Link{*c.Evidence}
+	}
+	return card, nil
+}
+
+func source(c Context) cdshooks.Source {
+	return cdshooks.Source{
+		Label: "Balint: repeated normal investigations",
+		URL:   c.SourceURL,
+		Topic: &cdshooks.Coding{System: "http://snomed.info/sct", Code: "410229003", Display: "Mental health screening assessment"},
+	}
+}
+
+// ReviewDetail is the card's markdown: what counted, the specialties, the
+// thresholds that fired, and the line on normal results.
+func ReviewDetail(d *rules.Decision, p *rules.Policy) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Normal investigations that counted** (last %d months, the same test within %d days counted once):\n\n",
+		p.Windows.InvestigationsMonths, p.Windows.SameTestDays)
+	for _, inv := range d.Counted {
+		fmt.Fprintf(&b, "- %s: %s, %s, normal\n", inv.Date.Format("2 Jan 2006"), inv.Display, inv.System)
+	}
+	if len(d.Specialties) > 0 {
+		fmt.Fprintf(&b, "\n**Specialties involved** (last %d months):\n\n", p.Windows.SpecialtiesMonths)
+		for _, s := range d.Specialties {
+			name := s.Display
+			if name == "" {
+				name = "SNOMED " + s.Code
+			}
+			fmt.Fprintf(&b, "- %s (since %s)\n", name, s.First.Format("Jan 2006"))
+		}
+	}
+	b.WriteString("\n**Why this card:** ")
+	var met []string
+	for _, r := range d.Reasons {
+		if r.Kind != rules.KindCriterion || !r.Met {
+			continue
+		}
+		switch r.Code {
+		case rules.CritNormalInvestigations:
+			met = append(met, fmt.Sprintf("%d normal investigations (threshold %d)", r.Value, r.Threshold))
+		case rules.CritBodySystems:
+			met = append(met, fmt.Sprintf("%d body systems or categories (threshold %d)", r.Value, r.Threshold))
+		case rules.CritPersistence:
+			met = append(met, fmt.Sprintf("spread over %d days (at least %d months)", r.Value, p.Thresholds.PersistenceMonths))
+		case rules.CritSpecialties:
+			met = append(met, fmt.Sprintf("%d specialties (threshold %d)", r.Value, r.Threshold))
+		case rules.CritPrimaryCare:
+			met = append(met, fmt.Sprintf("%d primary-care encounters in %d months (threshold %d)", r.Value, p.Windows.PrimaryCareMonths, r.Threshold))
+		case rules.CritExtra:
+			met = append(met, "site criterion `"+r.Expr+"`")
+		}
+	}
+	b.WriteString(strings.Join(met, "; "))
+	b.WriteString(". No critical or unresolved abnormal result, open work-up, recent mental-health care or recent questionnaire was found.\n\n")
+	b.WriteString(NotRealLine + "\n\n")
+	b.WriteString("This is advice for the clinician, not a diagnosis.\n")
+	return b.String()
+}
+
+// Suggestions are the review's actions: a longer appointment with one
+// coordinating clinician, and the questionnaires. Draft resources only.
+func Suggestions(cardUUID string, c Context) ([]cdshooks.Suggestion, error) {
+	subject := r4.Reference{Reference: ptr("Patient/" + c.PatientID)}
+	requester := &r4.Reference{Reference: ptr(c.UserRef)}
+	authored := ptr(c.Now.UTC().Format(time.RFC3339))
+	review := r4.ServiceRequest{
+		Status:             r4.RequestStatusDraft,
+		Intent:             r4.RequestIntentProposal,
+		Category:           []r4.CodeableConcept{{Coding: []r4.Coding{{System: ptr("http://snomed.info/sct"), Code: ptr("409063005"), Display: ptr("Counseling")}}}},
+		Code:               &r4.CodeableConcept{Text: ptr("Longer review appointment: whole-person review of symptoms, daily impact and wellbeing")},
+		Subject:            subject,
+		Requester:          requester,
+		AuthoredOn:         authored,
+		PatientInstruction: ptr("A longer appointment to talk through your symptoms and how they affect you."),
+		Note:               []r4.Annotation{{Text: "Book with one named coordinating clinician who will follow the patient across specialties."}},
+	}
+	reviewJSON, err := json.Marshal(review)
+	if err != nil {
+		return nil, fmt.Errorf("cards: review request: %w", err)
+	}
+	var tasks []cdshooks.Action
+	for _, q := range Questionnaires {
+		t := r4.Task{
+			Status:      r4.TaskStatusDraft,
+			Intent:      "proposal",
+			Code:        &r4.CodeableConcept{Coding: []r4.Coding{{System: ptr("http://loinc.org"), Code: ptr(q.Code), Display: ptr(q.Display)}}, Text: ptr("Send the " + q.Name + " questionnaire")},
+			Description: ptr("Send the " + q.Name + " questionnaire to the patient before the review appointment."),
+			For:         &subject,
+			Requester:   requester,
+			AuthoredOn:  authored,
+		}
+		b, err := json.Marshal(t)
+		if err != nil {
+			return nil, fmt.Errorf("cards: task: %w", err)
+		}
+		tasks = append(tasks, cdshooks.Action{Type: cdshooks.ActionCreate, Description: "Send the " + q.Name + " questionnaire", Resource: b})
+	}
+	return []cdshooks.Suggestion{
+		{
+			Label: "Book a longer review appointment with one coordinating clinician", UUID: subUUID(cardUUID, "review"), IsRecommended: true,
+			Actions: []cdshooks.Action{{Type: cdshooks.ActionCreate, Description: "Draft a request for a longer review appointment", Resource: reviewJSON}},
+		},
+		{Label: "Send PHQ-15, PHQ-9 and GAD-7 questionnaires", UUID: subUUID(cardUUID, "questionnaires"), Actions: tasks},
+	}, nil
+}
+
+// Questionnaire is one questionnaire a suggestion sends.
+type Questionnaire struct{ Name, Code, Display string }
+
+// Questionnaires sent by the review suggestion (LOINC panel codes).
+var Questionnaires = []Questionnaire{
+	{"PHQ-15", "69728-4", "Patient Health Questionnaire-15 [PHQ-15]"},
+	{"PHQ-9", "44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"},
+	{"GAD-7", "69737-5", "Generalized anxiety disorder 7 item (GAD-7)"},
+}
+
+func ptr[T any](v T) *T { return &v }

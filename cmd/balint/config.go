@@ -1,0 +1,169 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/balint-health/balint/app"
+)
+
+// Env lists every environment variable, its default and meaning; the
+// README's configuration table is checked against it by a test.
+var Env = []struct{ Name, Default, Meaning string }{
+	{"BALINT_ADDR", ":8080", "listen address"},
+	{"BALINT_BASE_URL", "http://localhost:8080", "public URL of the service: JWT audience is BASE_URL/cds-services; card and evidence links start with it"},
+	{"DATABASE_URL", "", "Postgres URL (postgres://...); when empty, SQLite at BALINT_SQLITE_PATH"},
+	{"BALINT_SQLITE_PATH", "balint.db", "SQLite file for feedback, snoozes and evidence snapshots"},
+	{"BALINT_POLICY", "", "YAML policy file replacing the embedded default (thresholds, windows, code sets, CEL criteria)"},
+	{"BALINT_ISSUERS", "", "YAML file listing EHR issuers: iss, jwks_url, fhir_servers"},
+	{"BALINT_FHIR_ALLOW", "", "comma-separated FHIR server base URLs that may be called, besides each issuer's fhir_servers"},
+	{"BALINT_ALLOW_LOOPBACK_FHIR", "false", "allow http://127.0.0.1 / localhost FHIR servers (tests, demo)"},
+	{"BALINT_BACKEND_SERVICES", "", "YAML file of SMART Backend Services credentials per FHIR server (fhir_server, token_url, client_id, scope, key_file, key_id)"},
+	{"BALINT_DEV", "false", "development mode: unsigned calls accepted, loopback FHIR allowed, demo on (never in production)"},
+	{"BALINT_DEMO", "false", "serve the embedded demo patients to hooks that name no fhirServer and prefetch nothing"},
+	{"BALINT_PUBLIC_DISCOVERY", "true", "serve GET /cds-services without a JWT"},
+	{"BALINT_JWT_ALGORITHMS", "ES384,RS384", "allowed EHR JWT algorithms (none and HS* are always refused)"},
+	{"BALINT_HOOK_TIMEOUT", "5s", "deadline of a hook call"},
+	{"BALINT_FHIR_BUDGET", "4s", "deadline for reading a history from the FHIR server"},
+	{"BALINT_FHIR_PAGE_SIZE", "200", "_count sent on FHIR searches"},
+	{"BALINT_FHIR_MAX_PAGES", "100", "most pages followed for one query"},
+	{"BALINT_FHIR_MAX_RESOURCES", "15000", "most resources accepted for one history"},
+	{"BALINT_EVIDENCE_TTL", "10m", "how long an evidence link works"},
+	{"BALINT_BODY_LIMIT", "16M", "largest request body (413 beyond)"},
+	{"BALINT_CORS_ORIGINS", "", "comma-separated origins allowed by CORS (off when empty)"},
+	{"BALINT_RATE_LIMIT", "50", "requests per second per issuer (per IP when unauthenticated); 0 disables"},
+	{"BALINT_RATE_BURST", "100", "rate limit bucket size"},
+	{"BALINT_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is trusted for the client IP"},
+	{"BALINT_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint; traces are exported when set"},
+}
+
+// configure reads the environment, then flags.
+func configure(args []string, getenv func(string) string) (app.Config, string, slog.Level, error) {
+	cfg := app.Defaults()
+	get := func(name string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		for _, e := range Env {
+			if e.Name == name {
+				return e.Default
+			}
+		}
+		return ""
+	}
+	var errs []string
+	boolean := func(name string) bool {
+		b, err := strconv.ParseBool(get(name))
+		if err != nil {
+			errs = append(errs, name+": not a boolean")
+		}
+		return b
+	}
+	duration := func(name string) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d <= 0 {
+			errs = append(errs, name+": not a positive duration (e.g. 5s)")
+		}
+		return d
+	}
+	integer := func(name string) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < 0 {
+			errs = append(errs, name+": not a whole number")
+		}
+		return n
+	}
+	addr := get("BALINT_ADDR")
+	cfg.BaseURL = strings.TrimRight(get("BALINT_BASE_URL"), "/")
+	cfg.DatabaseURL = get("DATABASE_URL")
+	cfg.SQLitePath = get("BALINT_SQLITE_PATH")
+	cfg.PolicyPath = get("BALINT_POLICY")
+	cfg.FHIRAllow = list(get("BALINT_FHIR_ALLOW"))
+	cfg.AllowLoopbackFHIR = boolean("BALINT_ALLOW_LOOPBACK_FHIR")
+	cfg.Dev = boolean("BALINT_DEV")
+	cfg.Demo = boolean("BALINT_DEMO")
+	cfg.PublicDiscovery = boolean("BALINT_PUBLIC_DISCOVERY")
+	cfg.Algorithms = list(get("BALINT_JWT_ALGORITHMS"))
+	cfg.HookTimeout = duration("BALINT_HOOK_TIMEOUT")
+	cfg.FHIRBudget = duration("BALINT_FHIR_BUDGET")
+	cfg.EvidenceTTL = duration("BALINT_EVIDENCE_TTL")
+	cfg.Limits.PageSize = integer("BALINT_FHIR_PAGE_SIZE")
+	cfg.Limits.MaxPages = integer("BALINT_FHIR_MAX_PAGES")
+	cfg.Limits.MaxResources = integer("BALINT_FHIR_MAX_RESOURCES")
+	cfg.BodyLimit = get("BALINT_BODY_LIMIT")
+	cfg.CORSOrigins = list(get("BALINT_CORS_ORIGINS"))
+	if r, err := strconv.ParseFloat(get("BALINT_RATE_LIMIT"), 64); err != nil || r < 0 {
+		errs = append(errs, "BALINT_RATE_LIMIT: not a non-negative number")
+	} else {
+		cfg.RateLimit = r
+	}
+	cfg.RateBurst = integer("BALINT_RATE_BURST")
+	for _, c := range list(get("BALINT_TRUSTED_PROXIES")) {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			errs = append(errs, "BALINT_TRUSTED_PROXIES: "+c+" is not a CIDR")
+			continue
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, n)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(get("BALINT_LOG_LEVEL"))); err != nil {
+		errs = append(errs, "BALINT_LOG_LEVEL: "+err.Error())
+	}
+
+	fs := flag.NewFlagSet("balint", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&addr, "addr", addr, "listen address (BALINT_ADDR)")
+	fs.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode (BALINT_DEV): no EHR authentication, demo on")
+	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "serve the embedded demo patients (BALINT_DEMO)")
+	fs.StringVar(&cfg.PolicyPath, "policy", cfg.PolicyPath, "policy file (BALINT_POLICY)")
+	fs.StringVar(&cfg.BaseURL, "base-url", cfg.BaseURL, "public URL (BALINT_BASE_URL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, "", 0, fmt.Errorf("flags: %w (see README, Configuration)", err)
+	}
+	if f := get("BALINT_ISSUERS"); f != "" {
+		if err := readYAML(f, &cfg.Issuers); err != nil {
+			errs = append(errs, "BALINT_ISSUERS: "+err.Error())
+		}
+	}
+	if f := get("BALINT_BACKEND_SERVICES"); f != "" {
+		if err := readYAML(f, &cfg.Backends); err != nil {
+			errs = append(errs, "BALINT_BACKEND_SERVICES: "+err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return cfg, "", 0, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return cfg, addr, level, nil
+}
+
+func readYAML(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+

@@ -1,0 +1,83 @@
+// Command balint runs the Balint CDS Hooks service.
+//
+//	go run ./cmd/balint --dev      # local: demo patients, SQLite, no EHR auth
+//
+// Configuration is by environment (see README, "Configuration"); flags
+// override it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/balint-health/balint/app"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "balint:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, addr, level, err := configure(os.Args[1:], os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	cfg.Logger = log
+	if cfg.Dev {
+		log.Warn("DEVELOPMENT MODE: EHR calls are NOT authenticated and loopback FHIR servers are allowed. Never run this way with real patient data.")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	shutdownTracing, err := setupTracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(context.Background())
+
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      cfg.HookTimeout + 10*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("balint listening", slog.String("addr", addr), slog.String("base_url", cfg.BaseURL),
+		slog.Bool("postgres", a.Store.Postgres()), slog.Bool("demo", cfg.Demo || cfg.Dev))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	return nil
+}

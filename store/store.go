@@ -1,0 +1,299 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrNotFound is returned for an unknown card or an expired snapshot.
+var ErrNotFound = errors.New("not found")
+
+// DB is the store over SQLite or Postgres.
+type DB struct {
+	db       *sql.DB
+	postgres bool
+	secret   []byte
+}
+
+// Open connects and migrates. url is a Postgres URL (postgres://...) or a
+// SQLite file path; "" means balint.db in the working directory.
+func Open(ctx context.Context, url string) (*DB, error) {
+	s := &DB{}
+	var err error
+	switch {
+	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+		s.postgres = true
+		s.db, err = sql.Open("pgx", url)
+		if err == nil {
+			s.db.SetMaxOpenConns(20)
+			s.db.SetMaxIdleConns(5)
+			s.db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	default:
+		path := strings.TrimPrefix(url, "sqlite://")
+		if path == "" {
+			path = "balint.db"
+		}
+		// WAL lets the page and hooks read while feedback writes;
+		// synchronous=FULL makes an acknowledged write survive a crash.
+		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)"
+		s.db, err = sql.Open("sqlite", dsn)
+		if err == nil {
+			s.db.SetMaxOpenConns(1)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	if err := s.loadSecret(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the pool.
+func (s *DB) Close() error { return s.db.Close() }
+
+// Ping checks the database answers (readiness).
+func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Postgres reports whether the store is Postgres (shared by replicas).
+func (s *DB) Postgres() bool { return s.postgres }
+
+// migrationLock is the Postgres advisory lock key replicas take while
+// migrating, so several can start together.
+const migrationLock = 0x62616c696e74 // "balint"
+
+func (s *DB) migrate(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: connect: %w", err)
+	}
+	defer conn.Close()
+	if s.postgres {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock)
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)"); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var n int
+		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = $1", name).Scan(&n); err != nil {
+			return fmt.Errorf("store: migration %s: %w", name, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, _ := migrations.ReadFile(name)
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", name, err)
+		}
+		for _, stmt := range strings.Split(string(body), ";") {
+			if strings.TrimSpace(stripComments(stmt)) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store: migration %s: %w", name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", name); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// loadSecret reads the instance secret, creating it once: replicas sharing
+// a database share it, and a restart keeps it.
+func (s *DB) loadSecret(ctx context.Context) error {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return fmt.Errorf("store: secret: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES ('secret', $1) ON CONFLICT (name) DO NOTHING", hex.EncodeToString(fresh)); err != nil {
+		return fmt.Errorf("store: secret: %w", err)
+	}
+	var v string
+	if err := s.db.QueryRowContext(ctx, "SELECT value FROM settings WHERE name = 'secret'").Scan(&v); err != nil {
+		return fmt.Errorf("store: secret: %w", err)
+	}
+	b, err := hex.DecodeString(v)
+	if err != nil || len(b) < 32 {
+		return fmt.Errorf("store: secret in settings is malformed")
+	}
+	s.secret = b
+	return nil
+}
+
+// Secret is the instance secret (signing evidence links, card uuids,
+// patient keys). Never log it.
+func (s *DB) Secret() []byte { return s.secret }
+
+// PatientKey pseudonymises a patient id for storage.
+func (s *DB) PatientKey(patientID string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("patient\x00" + patientID))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// Card is a card issued to a patient.
+type Card struct {
+	UUID      string
+	ServiceID string
+	PatientID string
+	IssuedAt  time.Time
+}
+
+// RecordCard remembers an issued card; repeating it is harmless.
+func (s *DB) RecordCard(ctx context.Context, c Card) error {
+	_, err := s.db.ExecContext(ctx,
+		"INSERT INTO cards (card_uuid, service_id, patient_key, issued_at) VALUES ($1, $2, $3, $4) ON CONFLICT (card_uuid) DO NOTHING",
+		c.UUID, c.ServiceID, s.PatientKey(c.PatientID), ms(c.IssuedAt))
+	if err != nil {
+		return fmt.Errorf("store: record card: %w", err)
+	}
+	return nil
+}
+
+// Feedback is one clinician's outcome on a card.
+type Feedback struct {
+	CardUUID    string
+	ServiceID   string
+	Outcome     string
+	ReasonCode  string
+	Suggestions []string
+	UserComment string
+	OutcomeAt   time.Time
+	ReceivedAt  time.Time
+	// SnoozeUntil, if set, suppresses the card for the card's patient.
+	SnoozeUntil time.Time
+}
+
+// AddFeedback stores feedback for a card issued earlier. Idempotent on
+// (card, outcome): a repeat changes nothing and reports inserted=false.
+// An unknown card is ErrNotFound.
+func (s *DB) AddFeedback(ctx context.Context, f Feedback) (inserted bool, err error) {
+	var key string
+	err = s.db.QueryRowContext(ctx, "SELECT patient_key FROM cards WHERE card_uuid = $1", f.CardUUID).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: feedback: %w", err)
+	}
+	var snooze int64
+	if !f.SnoozeUntil.IsZero() {
+		snooze = ms(f.SnoozeUntil)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO feedback
+		(card_uuid, outcome, service_id, patient_key, reason_code, suggestions, user_comment, outcome_at, received_at, snooze_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (card_uuid, outcome) DO NOTHING`,
+		f.CardUUID, f.Outcome, f.ServiceID, key, f.ReasonCode, strings.Join(f.Suggestions, ","), f.UserComment,
+		ms(f.OutcomeAt), ms(f.ReceivedAt), snooze)
+	if err != nil {
+		return false, fmt.Errorf("store: feedback: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// SnoozedUntil is the latest snooze for a patient (zero when none).
+func (s *DB) SnoozedUntil(ctx context.Context, patientID string) (time.Time, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT MAX(snooze_until) FROM feedback WHERE patient_key = $1", s.PatientKey(patientID)).Scan(&v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: snooze: %w", err)
+	}
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(v.Int64).UTC(), nil
+}
+
+// PutEvidence stores an evidence snapshot until expires.
+func (s *DB) PutEvidence(ctx context.Context, id string, body []byte, expires time.Time) error {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM evidence WHERE expires_at < $1", ms(time.Now())); err != nil {
+		return fmt.Errorf("store: evidence: %w", err)
+	}
+	_, err := s.db.ExecContext(ctx, "INSERT INTO evidence (id, body, expires_at) VALUES ($1, $2, $3)", id, string(body), ms(expires))
+	if err != nil {
+		return fmt.Errorf("store: evidence: %w", err)
+	}
+	return nil
+}
+
+// Evidence returns a snapshot not yet expired at now.
+func (s *DB) Evidence(ctx context.Context, id string, now time.Time) ([]byte, error) {
+	var body string
+	err := s.db.QueryRowContext(ctx, "SELECT body FROM evidence WHERE id = $1 AND expires_at >= $2", id, ms(now)).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: evidence: %w", err)
+	}
+	return []byte(body), nil
+}
+
+// UseJTI records a JWT id for an issuer until expires. It reports false
+// when the id was already used and has not expired: a replay.
+func (s *DB) UseJTI(ctx context.Context, issuer, jti string, expires, now time.Time) (bool, error) {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM jwt_ids WHERE expires_at < $1", ms(now)); err != nil {
+		return false, fmt.Errorf("store: jti: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, "INSERT INTO jwt_ids (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING",
+		issuer, jti, ms(expires))
+	if err != nil {
+		return false, fmt.Errorf("store: jti: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
