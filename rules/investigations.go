@@ -3,7 +3,7 @@ package rules
 import (
 	"fmt"
 	"math/big"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -181,7 +181,14 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 			Monitoring: forActiveCondition(pr.ReasonReference, pr.ReasonCode, ix),
 		})
 	}
-	sort.SliceStable(out, func(a, b int) bool { return out[a].Date.Before(out[b].Date) })
+	// Unstable sort with a total order: O(n log n) moves of these large
+	// values, and still deterministic.
+	slices.SortFunc(out, func(a, b Investigation) int {
+		if c := a.Date.Compare(b.Date); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Ref, b.Ref)
+	})
 	return out
 }
 
