@@ -3,7 +3,10 @@ package fhir
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
@@ -149,12 +152,36 @@ func (h *History) addResource(key string, i int, raw json.RawMessage) {
 		return
 	}
 	if err != nil {
-		h.skip(key, i, p.ResourceType, p.ID, err.Error())
+		h.skip(key, i, p.ResourceType, p.ID, safeReason(p.ResourceType, err))
 		return
 	}
 	if p.ID != "" {
 		h.seen[ref] = true
 	}
+}
+
+var unknownCode = regexp.MustCompile(`^unknown (\w+) code`)
+
+// safeReason describes a decode error by field, type and code system only:
+// the messages of encoding/json and samply may quote the offending value,
+// which is patient data.
+func safeReason(typ string, err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s.%s: JSON %s where %s expected", typ, te.Field, te.Value, te.Type)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "malformed JSON"
+	}
+	msg := err.Error()
+	if m := unknownCode.FindStringSubmatch(msg); m != nil {
+		return "unknown " + m[1] + " code"
+	}
+	if strings.Contains(msg, "invalid number literal") {
+		return typ + ": invalid number literal"
+	}
+	return "not a valid R4 " + typ
 }
 
 func isEnteredInError(cc *fhir.CodeableConcept) bool {

@@ -54,14 +54,17 @@ type Engine struct {
 // Prefetch are the templates every service publishes. {{balint.since}} is
 // rendered at publication to the first of the month before the longest
 // window, so the EHR fetches enough and the document changes monthly.
+// Searches name the patient by subject=Patient/id rather than patient=id:
+// both are standard R4, and subject is a plain reference match that every
+// server indexes (Medplum's router resolves patient= resource by resource).
 var Prefetch = map[string]string{
 	"patient":      "Patient/{{context.patientId}}",
-	"observations": "Observation?patient={{context.patientId}}&date=ge{{balint.since}}",
-	"reports":      "DiagnosticReport?patient={{context.patientId}}&date=ge{{balint.since}}",
-	"encounters":   "Encounter?patient={{context.patientId}}&date=ge{{balint.since}}",
-	"requests":     "ServiceRequest?patient={{context.patientId}}&authored=ge{{balint.since}}",
-	"conditions":   "Condition?patient={{context.patientId}}",
-	"procedures":   "Procedure?patient={{context.patientId}}&date=ge{{balint.since}}",
+	"observations": "Observation?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+	"reports":      "DiagnosticReport?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+	"encounters":   "Encounter?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+	"requests":     "ServiceRequest?subject=Patient/{{context.patientId}}&authored=ge{{balint.since}}",
+	"conditions":   "Condition?subject=Patient/{{context.patientId}}",
+	"procedures":   "Procedure?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
 }
 
 // Since is the value of {{balint.since}} at now for policy p.

@@ -1,0 +1,206 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/synth"
+	"github.com/balint-health/balint/testing/fhirserver"
+)
+
+var testNow = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+
+// queries are the services' prefetch templates rendered for one patient,
+// without date bounds (the generator spreads the padding over ten years).
+func queries(pid string) map[string]string {
+	return map[string]string{
+		"patient":      "Patient/" + pid,
+		"observations": "Observation?subject=Patient/" + pid,
+		"reports":      "DiagnosticReport?subject=Patient/" + pid,
+		"encounters":   "Encounter?subject=Patient/" + pid,
+		"requests":     "ServiceRequest?subject=Patient/" + pid,
+		"conditions":   "Condition?subject=Patient/" + pid,
+		"procedures":   "Procedure?subject=Patient/" + pid,
+	}
+}
+
+func prefetchOf(rec *synth.Record) map[string]json.RawMessage {
+	p := map[string]json.RawMessage{}
+	for _, k := range fhir.Kinds {
+		if k.ResourceType == "Patient" {
+			p[k.Key] = rec.OfType("Patient")[0]
+			continue
+		}
+		p[k.Key] = synth.Searchset(rec.OfType(k.ResourceType))
+	}
+	return p
+}
+
+func testLoader(t *testing.T, base string) *Loader {
+	g, err := NewGuard([]string{base}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := DefaultLimits
+	return &Loader{Guard: g, HTTP: &http.Client{}, Limits: lim, Budget: 30 * time.Second}
+}
+
+// canonical is a history's resources as sorted JSON per type, to compare
+// two histories resource for resource. meta is left out: the server
+// stamps versionId and lastUpdated on what it stores.
+func canonical(t *testing.T, h *fhir.History) map[string][]string {
+	out := map[string][]string{}
+	add := func(typ string, v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "meta")
+		b, _ = json.Marshal(m)
+		out[typ] = append(out[typ], string(b))
+	}
+	add("Patient", h.Patient)
+	for _, r := range h.Observations {
+		add("Observation", r)
+	}
+	for _, r := range h.DiagnosticReports {
+		add("DiagnosticReport", r)
+	}
+	for _, r := range h.Encounters {
+		add("Encounter", r)
+	}
+	for _, r := range h.ServiceRequests {
+		add("ServiceRequest", r)
+	}
+	for _, r := range h.Conditions {
+		add("Condition", r)
+	}
+	for _, r := range h.Procedures {
+		add("Procedure", r)
+	}
+	for _, v := range out {
+		sort.Strings(v)
+	}
+	return out
+}
+
+// The acceptance test of the history issue: a 5,000-Observation history
+// read from the real server through many pages equals, resource for
+// resource, the same history given as prefetch.
+func TestMedplumHistoryEqualsPrefetch(t *testing.T) {
+	s := fhirserver.Start(t)
+	rec := synth.Generate(synth.Options{Seed: 11, Now: testNow, Pattern: true, NormalInvestigations: 10, Observations: 5000})
+	s.Load(t, rec)
+
+	l := testLoader(t, s.URL)
+	l.Limits.PageSize = 100
+	var pages atomic.Int64
+	var obsPages atomic.Int64
+	l.Observe = func(typ string, _ time.Duration, err error) {
+		if err == nil {
+			pages.Add(1)
+			if typ == "Observation" {
+				obsPages.Add(1)
+			}
+		}
+	}
+	fromServer, err := l.Load(context.Background(), Request{Server: s.URL, Queries: queries(rec.PatientID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromPrefetch, err := testLoader(t, s.URL).Load(context.Background(), Request{Prefetch: prefetchOf(rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fromServer.Observations); n != 5000 {
+		t.Fatalf("server history has %d Observations, want 5000", n)
+	}
+	if obsPages.Load() < 50 {
+		t.Fatalf("Observations came in %d pages, want >= 50", obsPages.Load())
+	}
+	a, b := canonical(t, fromServer), canonical(t, fromPrefetch)
+	if len(b) != 7 {
+		t.Fatalf("compared %d types, want all 7", len(b))
+	}
+	for typ, want := range b {
+		got := a[typ]
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d from server, %d from prefetch", typ, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s differs:\nserver   %.300s\nprefetch %.300s", typ, got[i], want[i])
+			}
+		}
+	}
+	if fromServer.Sources["observations"] != fhir.FromServer || fromPrefetch.Sources["observations"] != fhir.FromPrefetch {
+		t.Errorf("origins %v / %v", fromServer.Sources, fromPrefetch.Sources)
+	}
+	t.Logf("%d resources, %d pages (%d of Observations)", fromServer.Len(), pages.Load(), obsPages.Load())
+}
+
+func TestMedplumDateFilterAndMixedSources(t *testing.T) {
+	s := fhirserver.Start(t)
+	rec := synth.Generate(synth.Options{Seed: 12, Now: testNow, Pattern: true, Observations: 300})
+	s.Load(t, rec)
+	q := queries(rec.PatientID)
+	q["observations"] += "&date=ge2025-11-25"
+	// The EHR prefetched the Patient and conditions only; the rest comes
+	// from the server.
+	pre := prefetchOf(rec)
+	prefetch := map[string]json.RawMessage{"patient": pre["patient"], "conditions": pre["conditions"], "encounters": json.RawMessage("null")}
+	h, err := testLoader(t, s.URL).Load(context.Background(), Request{Server: s.URL, Queries: q, Prefetch: prefetch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Date(2025, 11, 25, 0, 0, 0, 0, time.UTC)
+	want := 0
+	for _, raw := range rec.OfType("Observation") {
+		var o struct {
+			Effective time.Time `json:"effectiveDateTime"`
+		}
+		json.Unmarshal(raw, &o)
+		if !o.Effective.Before(cut) {
+			want++
+		}
+	}
+	if len(h.Observations) != want || want == 0 || want == 300 {
+		t.Fatalf("date filter: %d observations, want %d of 300", len(h.Observations), want)
+	}
+	for _, o := range h.Observations {
+		if ts, _ := time.Parse(time.RFC3339, *o.EffectiveDateTime); ts.Before(cut) {
+			t.Fatalf("observation of %s passed the date filter", *o.EffectiveDateTime)
+		}
+	}
+	if h.Sources["patient"] != fhir.FromPrefetch || h.Sources["encounters"] != fhir.FromServer || h.Sources["reports"] != fhir.FromServer {
+		t.Fatalf("sources %v", h.Sources)
+	}
+}
+
+func TestMedplumStoppedGives412Error(t *testing.T) {
+	s := fhirserver.Start(t)
+	rec := synth.Generate(synth.Options{Seed: 13, Now: testNow, Pattern: true})
+	s.Load(t, rec)
+	l := testLoader(t, s.URL)
+	if _, err := l.Load(context.Background(), Request{Server: s.URL, Queries: queries(rec.PatientID)}); err != nil {
+		t.Fatalf("before stopping: %v", err)
+	}
+	s.Stop()
+	l.Budget = 2 * time.Second
+	_, err := l.Load(context.Background(), Request{Server: s.URL, Queries: queries(rec.PatientID)})
+	var ue *fhir.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, fhir.ErrUnavailable) || ue.Reason != "connection failed" {
+		t.Fatalf("after stopping: %v", err)
+	}
+}
