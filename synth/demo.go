@@ -33,4 +33,3 @@ func Demo() []*Record {
 	}
 	return out
 }
-

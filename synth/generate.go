@@ -135,7 +135,6 @@ func (g *gen) add(typ string, r map[string]any) string {
 	return id
 }
 
-
 // daysAgo returns a timestamp d days before now, at a working hour.
 func (g *gen) daysAgo(d int) string {
 	t := g.o.Now.AddDate(0, 0, -d)

@@ -166,4 +166,3 @@ func list(s string) []string {
 	}
 	return out
 }
-
