@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,6 +176,9 @@ func (a *Authenticator) Verify(ctx context.Context, header string) (*Claims, err
 	tok, _, err := jwt.NewParser().ParseUnverified(raw, &unverified)
 	if err != nil {
 		return nil, reject("malformed")
+	}
+	if !slices.Contains(a.cfg.Algorithms, tok.Method.Alg()) {
+		return nil, reject("alg_not_allowed")
 	}
 	iss := a.issuer(unverified.Issuer)
 	if iss == nil {

@@ -1,0 +1,194 @@
+package cdshooks_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/testing/ehr"
+)
+
+var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+type authEnv struct {
+	url      string
+	aud      string
+	a, b     *ehr.EHR
+	rejected []string
+}
+
+func newAuthEnv(t *testing.T) *authEnv {
+	env := &authEnv{a: ehr.New(t, "https://ehr-a.example"), b: ehr.New(t, "https://ehr-b.example")}
+	e := echo.New()
+	srv := httptest.NewUnstartedServer(e)
+	env.url = "http://" + srv.Listener.Addr().String()
+	env.aud = env.url + "/cds-services"
+	replay, err := cdshooks.NewMemoryReplay(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	auth, err := cdshooks.NewAuthenticator(ctx, cdshooks.AuthConfig{
+		Issuers: []cdshooks.Issuer{
+			{ID: env.a.Issuer, JWKSURL: env.a.JWKSURL, FHIRServers: []string{"https://fhir-a.example/r4"}},
+			{ID: env.b.Issuer, JWKSURL: env.b.JWKSURL, FHIRServers: []string{"https://fhir-b.example/r4"}},
+		},
+		Audience: env.aud, Replay: replay, Now: func() time.Time { return now },
+		OnReject: func(r string) { env.rejected = append(env.rejected, r) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &cdshooks.Handlers{Auth: auth, Services: []cdshooks.Service{{
+		Descriptor: cdshooks.ServiceDescriptor{ID: "svc", Hook: "patient-view", Description: "d"},
+		Handle: func(context.Context, *cdshooks.Call) (*cdshooks.Response, error) {
+			return &cdshooks.Response{}, nil
+		},
+	}}}
+	h.Register(e.Group("/cds-services"))
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return env
+}
+
+func (env *authEnv) call(t *testing.T, token, fhirServer string) *http.Response {
+	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/1","patientId":"1"}`
+	if fhirServer != "" {
+		body += `,"fhirServer":"` + fhirServer + `"`
+	}
+	body += "}"
+	req, _ := http.NewRequest(http.MethodPost, env.url+"/cds-services/svc", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// recorder counts connections, to prove a refused jku was never fetched.
+type recorder struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (r *recorder) Accept() (net.Conn, error) {
+	c, err := r.Listener.Accept()
+	if err == nil {
+		r.n.Add(1)
+	}
+	return c, err
+}
+
+func TestJWTVerification(t *testing.T) {
+	env := newAuthEnv(t)
+	a := env.a
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	evil := &recorder{Listener: ln}
+	evilSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	evilSrv.Listener = evil
+	evilSrv.Start()
+	defer evilSrv.Close()
+
+	valid := func() ehr.Claims { return a.Valid(env.aud, now) }
+	replayed := a.Sign(t, valid(), nil, nil, nil)
+	if r := env.call(t, replayed, ""); r.StatusCode != 200 {
+		t.Fatalf("first use of a valid token: %d", r.StatusCode)
+	}
+
+	tests := []struct {
+		name, token, fhirServer, reason string
+	}{
+		{"alg none", func() string {
+			s, _ := jwt.NewWithClaims(jwt.SigningMethodNone, valid()).SignedString(jwt.UnsafeAllowNoneSignatureType)
+			return s
+		}(), "", "alg_not_allowed"},
+		{"HS256 signed with the public key bytes", a.Sign(t, valid(), jwt.SigningMethodHS256, a.PublicDER(), map[string]any{"kid": "rsa-1"}), "", "alg_not_allowed"},
+		{"RS256 when only RS384/ES384 allowed", a.Sign(t, valid(), jwt.SigningMethodRS256, a.RSA, map[string]any{"kid": "rsa-1"}), "", "alg_not_allowed"},
+		{"expired", a.Sign(t, func() ehr.Claims {
+			c := valid()
+			c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Add(-6*time.Minute)), jwt.NewNumericDate(now.Add(-2*time.Minute))
+			return c
+		}(), nil, nil, nil), "", "expired"},
+		{"exp too far ahead", a.Sign(t, func() ehr.Claims { c := valid(); c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour)); return c }(), nil, nil, nil), "", "lifetime_too_long"},
+		{"iat in the future", a.Sign(t, func() ehr.Claims {
+			c := valid()
+			c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Add(2*time.Minute)), jwt.NewNumericDate(now.Add(5*time.Minute))
+			return c
+		}(), nil, nil, nil), "", "iat_in_future"},
+		{"no iat", a.Sign(t, func() ehr.Claims { c := valid(); c.IssuedAt = nil; return c }(), nil, nil, nil), "", "iat_missing"},
+		{"no exp", a.Sign(t, func() ehr.Claims { c := valid(); c.ExpiresAt = nil; return c }(), nil, nil, nil), "", "invalid"},
+		{"no jti", a.Sign(t, func() ehr.Claims { c := valid(); c.ID = ""; return c }(), nil, nil, nil), "", "jti_missing"},
+		{"wrong aud", a.Sign(t, func() ehr.Claims { c := valid(); c.Audience = jwt.ClaimStrings{"https://other.example/cds-services"}; return c }(), nil, nil, nil), "", "wrong_audience"},
+		{"unknown iss", a.Sign(t, func() ehr.Claims { c := valid(); c.Issuer = "https://stranger.example"; return c }(), nil, nil, nil), "", "unknown_issuer"},
+		{"jku not configured", a.Sign(t, valid(), nil, nil, map[string]any{"jku": evilSrv.URL + "/jwks.json"}), "", "jku_mismatch"},
+		{"unknown kid", a.Sign(t, valid(), nil, nil, map[string]any{"kid": "nobody"}), "", "bad_signature"},
+		{"signed by another issuer's key", env.b.Sign(t, valid(), nil, nil, nil), "", "bad_signature"},
+		{"replayed jti", replayed, "", "replayed_jti"},
+		{"issuer A naming issuer B's fhirServer", a.Sign(t, valid(), nil, nil, nil), "https://fhir-b.example/r4", "fhir_server_not_allowed_for_issuer"},
+		{"missing token", "", "", "missing_token"},
+		{"garbage token", "not.a.jwt", "", "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env.rejected = nil
+			r := env.call(t, tt.token, tt.fhirServer)
+			if r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401", r.StatusCode)
+			}
+			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
+			}
+			if len(env.rejected) != 1 || env.rejected[0] != tt.reason {
+				t.Errorf("rejected for %v, want %s", env.rejected, tt.reason)
+			}
+		})
+	}
+	if n := evil.n.Load(); n != 0 {
+		t.Fatalf("the unconfigured jku was contacted %d times", n)
+	}
+
+	for _, ok := range []struct{ name, token, fhir string }{
+		{"ES384", a.Sign(t, valid(), nil, nil, nil), "https://fhir-a.example/r4"},
+		{"RS384", a.Sign(t, valid(), jwt.SigningMethodRS384, a.RSA, map[string]any{"kid": "rsa-1"}), ""},
+		{"jku equal to the configured JWKS", a.Sign(t, valid(), nil, nil, map[string]any{"jku": a.JWKSURL}), ""},
+		{"issuer B with its own server", env.b.Sign(t, env.b.Valid(env.aud, now), nil, nil, nil), "https://fhir-b.example/r4/"},
+	} {
+		if r := env.call(t, ok.token, ok.fhir); r.StatusCode != 200 {
+			t.Errorf("valid %s token: %d", ok.name, r.StatusCode)
+		}
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	env := newAuthEnv(t)
+	k := env.a.Rotate(t, "ec-2")
+	tok := env.a.Sign(t, env.a.Valid(env.aud, now), jwt.SigningMethodES384, k, map[string]any{"kid": "ec-2"})
+	if r := env.call(t, tok, ""); r.StatusCode != 200 {
+		t.Fatalf("token signed with a rotated-in key: %d", r.StatusCode)
+	}
+}
+
+func TestRefusesUnsafeConfiguration(t *testing.T) {
+	replay, _ := cdshooks.NewMemoryReplay(10)
+	for _, alg := range []string{"none", "HS256"} {
+		_, err := cdshooks.NewAuthenticator(context.Background(), cdshooks.AuthConfig{Audience: "x", Replay: replay, Algorithms: []string{alg}})
+		if err == nil {
+			t.Errorf("%s accepted as an algorithm", alg)
+		}
+	}
+}
