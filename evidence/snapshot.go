@@ -1,7 +1,7 @@
 package evidence
 
 import (
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/balint-health/balint/rules"
@@ -65,14 +65,30 @@ func FromDecision(d *rules.Decision, p *rules.Policy) Snapshot {
 		}
 		s.Specialties = append(s.Specialties, name)
 	}
+	w := p.Windows
+	labels := map[string]string{
+		rules.CritNormalInvestigations: fmt.Sprintf("Normal investigations in %d months", w.InvestigationsMonths),
+		rules.CritBodySystems:          "Body systems or categories",
+		rules.CritPersistence:          "Days from the first to the last",
+		rules.CritSpecialties:          fmt.Sprintf("Specialties in %d months", w.SpecialtiesMonths),
+		rules.CritPrimaryCare:          fmt.Sprintf("Primary-care encounters in %d months", w.PrimaryCareMonths),
+	}
 	for _, r := range d.Reasons {
-		if r.Kind == rules.KindCriterion && r.Code != rules.CritSpread {
-			state := "not met"
-			if r.Met {
-				state = "met"
-			}
-			s.Criteria = append(s.Criteria, r.Code+": "+strconv.Itoa(r.Value)+" (threshold "+strconv.Itoa(r.Threshold)+") "+state)
+		if r.Kind != rules.KindCriterion || r.Code == rules.CritSpread {
+			continue
 		}
+		state := "not met"
+		if r.Met {
+			state = "met"
+		}
+		if r.Code == rules.CritExtra {
+			s.Criteria = append(s.Criteria, "Site criterion "+r.Expr+": "+state)
+			continue
+		}
+		s.Criteria = append(s.Criteria, fmt.Sprintf("%s: %d (needs %d): %s", labels[r.Code], r.Value, r.Threshold, state))
+	}
+	if d.Fire {
+		s.Criteria = append(s.Criteria, "Either the specialties or the primary-care criterion is enough.")
 	}
 	return s
 }
