@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return fail(fmt.Errorf("BALINT_FHIR_ALLOW: %w", err))
 	}
+	guard.AnyLoopback = cfg.Dev
 	loader := &client.Loader{Guard: guard, HTTP: httpClient, Limits: cfg.Limits, Budget: cfg.FHIRBudget,
 		Observe: a.Metrics.ObserveFHIR, Backend: map[string]client.TokenSource{}}
 	for i, b := range cfg.Backends {

@@ -54,6 +54,12 @@ func TestGuard(t *testing.T) {
 			t.Errorf("loopback refused: %s: %v", tt.url, err)
 		}
 	}
+	dev := &Guard{AllowLoopback: true, AnyLoopback: true}
+	for url, ok := range map[string]bool{"http://127.0.0.1:1234/fhir": true, "http://localhost/x": true, "https://ehr.example.org/fhir/r4": false, "http://169.254.169.254/": false} {
+		if err := dev.Check(url); (err == nil) != ok {
+			t.Errorf("dev guard: %s: %v", url, err)
+		}
+	}
 	for _, bad := range []string{"http://ehr.example.org/fhir", "ftp://x/y", "https://x/y?q=1"} {
 		if _, err := NewGuard([]string{bad}, false); err == nil {
 			t.Errorf("allowlist entry %s accepted", bad)
