@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
+	log = slog.New(server.ContextHandler{Handler: log.Handler()})
 	rawPolicy := rules.DefaultPolicyYAML()
 	if cfg.PolicyPath != "" {
 		b, err := os.ReadFile(cfg.PolicyPath)

@@ -53,6 +53,12 @@ func TestLogsCarryNoTokensOrPatientData(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"decision"`) || !strings.Contains(logs, `"reason":"replayed_jti"`) {
 		t.Fatalf("the calls were not logged: %s", logs)
 	}
+	// Every line of a request carries its id.
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if (strings.Contains(line, `"msg":"decision"`) || strings.Contains(line, `"msg":"request"`)) && !strings.Contains(line, `"request_id":"`) {
+			t.Errorf("log line without request id: %s", line)
+		}
+	}
 	for _, secret := range []string{patient, fhirToken, jwt, strings.Split(jwt, ".")[1], "Doe-Secret", "1980-02-03", "bogus-status"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain %q", secret)

@@ -12,7 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/balint-health/balint/cdshooks"
@@ -65,6 +64,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e.JSONSerializer = jsonSerializer{}
 
 	e.Use(middleware.RequestID())
+	e.Use(withRequestID)
 	e.Use(observe(d.Metrics, d.Logger, d.Hooks.Known))
 	e.Use(middleware.Recover())
 	if len(cfg.CORSOrigins) > 0 {
@@ -131,7 +131,7 @@ func rateLimit(r float64, burst int) echo.MiddlewareFunc {
 // observe logs each request (route pattern, never the URL) and counts it.
 func observe(m *metrics.Metrics, log *slog.Logger, known func(string) bool) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogStatus: true, LogLatency: true, LogRoutePath: true, LogMethod: true, LogRequestID: true,
+		LogStatus: true, LogLatency: true, LogRoutePath: true, LogMethod: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			route := v.RoutePath
@@ -147,14 +147,11 @@ func observe(m *metrics.Metrics, log *slog.Logger, known func(string) bool) echo
 			m.Requests.WithLabelValues(route, svc, status).Inc()
 			m.Latency.WithLabelValues(route, svc, status).Observe(v.Latency.Seconds())
 			attrs := []slog.Attr{
-				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
+				slog.String("method", v.Method),
 				slog.String("route", route), slog.Int("status", v.Status), slog.Float64("latency_ms", float64(v.Latency.Microseconds())/1000),
 			}
 			if svc != "" {
 				attrs = append(attrs, slog.String("service", svc))
-			}
-			if sc := trace.SpanContextFromContext(c.Request().Context()); sc.HasTraceID() {
-				attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
 			}
 			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
 			return nil
