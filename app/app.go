@@ -136,12 +136,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	fail := func(err error) (*App, error) { a.Close(); return nil, err }
 
 	httpClient := &http.Client{Transport: otelhttp.NewTransport(&http.Transport{
-		Proxy:                 nil, // FHIR calls never go through an environment proxy
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   3 * time.Second,
-		ResponseHeaderTimeout: cfg.FHIRBudget,
+		Proxy:               nil, // FHIR calls never go through an environment proxy
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 3 * time.Second,
+		// No ResponseHeaderTimeout: the history's deadline (FHIRBudget)
+		// bounds every call and names the failure "deadline exceeded".
 	})}
 	allow := append([]string{}, cfg.FHIRAllow...)
 	for _, iss := range cfg.Issuers {
@@ -166,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		if err := guard.Check(b.FHIRServer); err != nil {
 			return fail(fmt.Errorf("backend services [%d]: fhir_server %s: %w", i, b.FHIRServer, err))
 		}
-		loader.Backend[trimSlash(b.FHIRServer)] = &client.BackendServices{HTTP: httpClient, TokenURL: b.TokenURL,
+		loader.Backend[client.BaseKey(b.FHIRServer)] = &client.BackendServices{HTTP: httpClient, TokenURL: b.TokenURL,
 			ClientID: b.ClientID, Scope: b.Scope, Key: key, KeyID: b.KeyID, Now: cfg.Now}
 	}
 	if cfg.Demo || cfg.Dev {
@@ -232,11 +233,4 @@ func (a *App) Close() error {
 		a.cancel()
 	}
 	return a.Store.Close()
-}
-
-func trimSlash(s string) string {
-	for len(s) > 0 && s[len(s)-1] == '/' {
-		s = s[:len(s)-1]
-	}
-	return s
 }

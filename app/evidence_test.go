@@ -126,4 +126,3 @@ func TestEvidencePageInChromium(t *testing.T) {
 		t.Fatal("expired link rendered the page")
 	}
 }
-

@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/services"
 	"github.com/balint-health/balint/testing/ehr"
+	"github.com/balint-health/balint/testing/listen"
 )
 
 // A hook call carrying a known FHIR token, a known EHR JWT and a known
@@ -80,20 +80,7 @@ func TestRateLimitPerIssuer(t *testing.T) {
 // A FHIR server that never answers: the hook answers 412 within its
 // budget plus 500 ms.
 func TestHookDeadlineOnSilentServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := listen.Silent(t)
 	for _, tc := range []struct {
 		name         string
 		budget, hook time.Duration
@@ -104,7 +91,7 @@ func TestHookDeadlineOnSilentServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := start(t, func(c *Config) { c.FHIRBudget, c.HookTimeout = tc.budget, tc.hook })
 			startT := time.Now()
-			r := in.hook(t, services.ReviewID, patientView("p1", `,"fhirServer":"http://`+ln.Addr().String()+`/fhir"`))
+			r := in.hook(t, services.ReviewID, patientView("p1", `,"fhirServer":"http://`+silent+`/fhir"`))
 			took := time.Since(startT)
 			limit := min(tc.budget, tc.hook) + 500*time.Millisecond
 			if r.Status != http.StatusPreconditionFailed || took > limit {

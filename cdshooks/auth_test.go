@@ -2,11 +2,9 @@ package cdshooks_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/testing/ehr"
+	"github.com/balint-health/balint/testing/listen"
 )
 
 var now = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
@@ -80,29 +79,10 @@ func (env *authEnv) call(t *testing.T, token, fhirServer string) *http.Response 
 	return resp
 }
 
-// recorder counts connections, to prove a refused jku was never fetched.
-type recorder struct {
-	net.Listener
-	n atomic.Int64
-}
-
-func (r *recorder) Accept() (net.Conn, error) {
-	c, err := r.Listener.Accept()
-	if err == nil {
-		r.n.Add(1)
-	}
-	return c, err
-}
-
 func TestJWTVerification(t *testing.T) {
 	env := newAuthEnv(t)
 	a := env.a
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	evil := &recorder{Listener: ln}
-	evilSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
-	evilSrv.Listener = evil
-	evilSrv.Start()
-	defer evilSrv.Close()
+	evilSrv, evilConns := listen.Recording(t, http.NotFoundHandler())
 
 	valid := func() ehr.Claims { return a.Valid(env.aud, now) }
 	replayed := a.Sign(t, valid(), nil, nil, nil)
@@ -133,7 +113,11 @@ func TestJWTVerification(t *testing.T) {
 		{"no iat", a.Sign(t, func() ehr.Claims { c := valid(); c.IssuedAt = nil; return c }(), nil, nil, nil), "", "iat_missing"},
 		{"no exp", a.Sign(t, func() ehr.Claims { c := valid(); c.ExpiresAt = nil; return c }(), nil, nil, nil), "", "invalid"},
 		{"no jti", a.Sign(t, func() ehr.Claims { c := valid(); c.ID = ""; return c }(), nil, nil, nil), "", "jti_missing"},
-		{"wrong aud", a.Sign(t, func() ehr.Claims { c := valid(); c.Audience = jwt.ClaimStrings{"https://other.example/cds-services"}; return c }(), nil, nil, nil), "", "wrong_audience"},
+		{"wrong aud", a.Sign(t, func() ehr.Claims {
+			c := valid()
+			c.Audience = jwt.ClaimStrings{"https://other.example/cds-services"}
+			return c
+		}(), nil, nil, nil), "", "wrong_audience"},
 		{"unknown iss", a.Sign(t, func() ehr.Claims { c := valid(); c.Issuer = "https://stranger.example"; return c }(), nil, nil, nil), "", "unknown_issuer"},
 		{"jku not configured", a.Sign(t, valid(), nil, nil, map[string]any{"jku": evilSrv.URL + "/jwks.json"}), "", "jku_mismatch"},
 		{"unknown kid", a.Sign(t, valid(), nil, nil, map[string]any{"kid": "nobody"}), "", "bad_signature"},
@@ -158,7 +142,7 @@ func TestJWTVerification(t *testing.T) {
 			}
 		})
 	}
-	if n := evil.n.Load(); n != 0 {
+	if n := evilConns.Load(); n != 0 {
 		t.Fatalf("the unconfigured jku was contacted %d times", n)
 	}
 

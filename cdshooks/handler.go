@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -109,12 +108,8 @@ func (h *Handlers) find(id string) *Service {
 
 func (h *Handlers) invoke(c echo.Context) error {
 	start := time.Now()
-	svc := h.find(c.Param("id"))
-	if svc == nil {
-		return writeError(c, &Error{Status: http.StatusNotFound, Message: "no CDS service with this id"})
-	}
-	body, err := readBody(c)
-	if err != nil {
+	svc, body, err := h.serviceAndBody(c)
+	if svc == nil || body == nil {
 		return err
 	}
 	req, hc, err := DecodeRequest(body, svc.Descriptor.Hook)
@@ -157,12 +152,8 @@ func (h *Handlers) invoke(c echo.Context) error {
 }
 
 func (h *Handlers) feedback(c echo.Context) error {
-	svc := h.find(c.Param("id"))
-	if svc == nil {
-		return writeError(c, &Error{Status: http.StatusNotFound, Message: "no CDS service with this id"})
-	}
-	body, err := readBody(c)
-	if err != nil {
+	svc, body, err := h.serviceAndBody(c)
+	if svc == nil || body == nil {
 		return err
 	}
 	fr, err := DecodeFeedback(body)
@@ -183,6 +174,20 @@ func (h *Handlers) log() *slog.Logger {
 		return h.Logger
 	}
 	return slog.Default()
+}
+
+// serviceAndBody finds the addressed service and reads the body; when
+// either fails the error answer has been written and both are nil.
+func (h *Handlers) serviceAndBody(c echo.Context) (*Service, []byte, error) {
+	svc := h.find(c.Param("id"))
+	if svc == nil {
+		return nil, nil, writeError(c, &Error{Status: http.StatusNotFound, Message: "no CDS service with this id"})
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, body, nil
 }
 
 func readBody(c echo.Context) ([]byte, error) {
@@ -224,14 +229,4 @@ func errorClass(err error) string {
 		return "deadline"
 	}
 	return "internal"
-}
-
-// SortedKeys returns a map's keys in order, for deterministic output.
-func SortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

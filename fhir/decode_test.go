@@ -117,7 +117,7 @@ func TestOneBadAmongAThousand(t *testing.T) {
 			corrupt(o)
 			copied[500], _ = json.Marshal(o)
 			h := NewHistory()
-			if _, err := h.AddJSON("observations", FromPrefetch, synth.Searchset(copied)); err != nil {
+			if _, err := h.AddJSON("observations", FromPrefetch, Searchset(copied)); err != nil {
 				t.Fatal(err)
 			}
 			if len(h.Observations) != 999 || len(h.Skipped) != 1 || h.Skipped[0].Index != 500 || h.Skipped[0].ResourceType != "Observation" {
@@ -130,7 +130,7 @@ func TestOneBadAmongAThousand(t *testing.T) {
 func BenchmarkPrefetchDecode(b *testing.B) {
 	for _, n := range []int{100, 1000, 5000} {
 		rec := synth.Generate(synth.Options{Seed: 1, Now: now, Observations: n})
-		data := synth.Searchset(rec.OfType("Observation"))
+		data := Searchset(rec.OfType("Observation"))
 		b.Run(fmt.Sprintf("observations=%d", n), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()

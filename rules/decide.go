@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -311,7 +313,7 @@ func (e *evaluation) spread() {
 		}
 	}
 	var sRefs []string
-	for _, code := range sortedKeys(specs) {
+	for _, code := range slices.Sorted(maps.Keys(specs)) {
 		d.Specialties = append(d.Specialties, *specs[code])
 		sRefs = append(sRefs, specs[code].Refs...)
 	}
@@ -451,7 +453,7 @@ func (e *evaluation) exclusions(snoozedUntil time.Time) {
 			lastNormal[inv.key()] = inv.Date
 		}
 	}
-	for _, k := range sortedKeys(lastAbn) {
+	for _, k := range slices.Sorted(maps.Keys(lastAbn)) {
 		if inv := lastAbn[k]; !lastNormal[k].After(inv.Date) {
 			unresolved = append(unresolved, inv.Ref)
 		}
@@ -519,13 +521,4 @@ func ageAt(birth, now time.Time) int {
 		age--
 	}
 	return age
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -41,4 +41,6 @@ func (h ContextHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 // WithGroup implements slog.Handler.
-func (h ContextHandler) WithGroup(name string) slog.Handler { return ContextHandler{h.Handler.WithGroup(name)} }
+func (h ContextHandler) WithGroup(name string) slog.Handler {
+	return ContextHandler{h.Handler.WithGroup(name)}
+}

@@ -172,7 +172,7 @@ func (g *gen) build() {
 }
 
 func (g *gen) controlHistory() {
-	g.labReport(labPanels[0], 200, "normal", "", true)
+	g.labReport(labPanels[0], 200, "normal", true)
 	g.encounter("394579002", 400, "")
 }
 
@@ -184,7 +184,7 @@ func (g *gen) patternHistory() {
 	for i := 0; i < n; i++ {
 		d := span - i*(span-30)/max(n-1, 1)
 		if i%2 == 0 {
-			g.labReport(labPanels[(i/2)%len(labPanels)], d, "normal", "", i%4 == 0)
+			g.labReport(labPanels[(i/2)%len(labPanels)], d, "normal", i%4 == 0)
 		} else {
 			g.study(studies[(i/2)%len(studies)], d, true)
 		}
@@ -208,11 +208,11 @@ func (g *gen) exclusions() {
 		case Hospice:
 			g.encounter("385763009", 40, "Hospice care")
 		case Critical:
-			g.labReport(labPanels[1], 45, "critical", "", false)
+			g.labReport(labPanels[1], 45, "critical", false)
 		case UnresolvedAbnormal:
 			// Newer than any normal test of the pattern, so never followed by a
 			// normal repeat.
-			g.labReport(labPanels[3], 20, "abnormal", "", false)
+			g.labReport(labPanels[3], 20, "abnormal", false)
 		case OpenRequest:
 			g.add("ServiceRequest", map[string]any{
 				"status": "active", "intent": "order",
@@ -306,7 +306,7 @@ func (g *gen) referral(specialty string, daysAgo int, status string) {
 // labReport adds an order, a DiagnosticReport and its Observations. With
 // coded, analytes carry interpretation codes; otherwise only values and
 // reference ranges.
-func (g *gen) labReport(p panel, daysAgo int, verdict, reason string, coded bool) {
+func (g *gen) labReport(p panel, daysAgo int, verdict string, coded bool) {
 	sr := g.add("ServiceRequest", map[string]any{
 		"status": "completed", "intent": "order",
 		"category":   []any{cc(snomed, "108252007", "Laboratory procedure")},
@@ -422,16 +422,6 @@ func (r *Record) OfType(typ string) []json.RawMessage {
 		}
 	}
 	return out
-}
-
-// Searchset returns a searchset Bundle of the given resources.
-func Searchset(resources []json.RawMessage) []byte {
-	entries := make([]any, 0, len(resources))
-	for _, r := range resources {
-		entries = append(entries, map[string]any{"resource": r, "search": map[string]any{"mode": "match"}})
-	}
-	b, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(resources), "entry": entries})
-	return b
 }
 
 // Collection returns the whole record as one collection Bundle.

@@ -80,15 +80,7 @@ func run() error {
 		}
 		out, _ = json.Marshal(raw)
 	case "prefetch":
-		p := map[string]json.RawMessage{}
-		for _, k := range fhir.Kinds {
-			if k.ResourceType == "Patient" {
-				p[k.Key] = rec.OfType("Patient")[0]
-				continue
-			}
-			p[k.Key] = synth.Searchset(rec.OfType(k.ResourceType))
-		}
-		out, _ = json.Marshal(p)
+		out, _ = json.Marshal(fhir.Prefetch(rec.OfType))
 	default:
 		return fmt.Errorf("-format: %q is not collection, transaction or prefetch", format)
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/testing/listen"
 )
 
 func TestGuard(t *testing.T) {
@@ -67,37 +67,10 @@ func TestGuard(t *testing.T) {
 	}
 }
 
-// recorder is a listener that counts the connections made to it.
-type recorder struct {
-	net.Listener
-	conns atomic.Int64
-}
-
-func (r *recorder) Accept() (net.Conn, error) {
-	c, err := r.Listener.Accept()
-	if err == nil {
-		r.conns.Add(1)
-	}
-	return c, err
-}
-
-func recordingServer(t *testing.T, h http.Handler) (*httptest.Server, *recorder) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{Listener: ln}
-	s := httptest.NewUnstartedServer(h)
-	s.Listener = rec
-	s.Start()
-	t.Cleanup(s.Close)
-	return s, rec
-}
-
 func onePatientQueries() map[string]string { return queries("p1") }
 
 func TestSSRFRefusedWithoutConnecting(t *testing.T) {
-	s, rec := recordingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	s, conns := listen.Recording(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	l := testLoader(t, "http://127.0.0.1:1/fhir") // allowlist names another port
 	for _, server := range []string{s.URL + "/fhir", "http://169.254.169.254/", "https://evil.example.com/fhir"} {
 		_, err := l.Load(context.Background(), Request{Server: server, Queries: onePatientQueries()})
@@ -106,7 +79,7 @@ func TestSSRFRefusedWithoutConnecting(t *testing.T) {
 			t.Errorf("%s: %v", server, err)
 		}
 	}
-	if n := rec.conns.Load(); n != 0 {
+	if n := conns.Load(); n != 0 {
 		t.Fatalf("%d connections reached a server that is not allowlisted", n)
 	}
 }
@@ -261,25 +234,11 @@ func TestResourceCap(t *testing.T) {
 // A server that accepts and never answers: the load fails within its
 // budget, naming the part that could not be had.
 func TestNeverAnsweringServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	base := "http://" + ln.Addr().String() + "/fhir"
+	base := "http://" + listen.Silent(t) + "/fhir"
 	l := testLoader(t, base)
 	l.Budget = 500 * time.Millisecond
 	start := time.Now()
-	_, err = l.Load(context.Background(), Request{Server: base, Queries: onePatientQueries()})
+	_, err := l.Load(context.Background(), Request{Server: base, Queries: onePatientQueries()})
 	took := time.Since(start)
 	var ue *fhir.UnavailableError
 	if !errors.As(err, &ue) || ue.Reason != "deadline exceeded" {

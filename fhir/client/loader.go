@@ -39,7 +39,7 @@ type Loader struct {
 	Limits Limits
 	// Budget is the overall deadline for fetching one history.
 	Budget time.Duration
-	// Backend maps an allowlisted base to its SMART Backend Services
+	// Backend maps an allowlisted base (BaseKey) to its SMART Backend Services
 	// token source, used when the hook carries no fhirAuthorization.
 	Backend map[string]TokenSource
 	// Local answers hooks that name no fhirServer and prefetch nothing
@@ -125,7 +125,7 @@ func (l *Loader) searcher(ctx context.Context, r Request, key string) (Searcher,
 	}
 	token := r.Token
 	if token == "" {
-		if ts := l.Backend[trimBase(r.Server)]; ts != nil {
+		if ts := l.Backend[BaseKey(r.Server)]; ts != nil {
 			t, err := ts.Token(ctx)
 			if err != nil {
 				return nil, "", &fhir.UnavailableError{Key: key, Reason: "backend services token could not be obtained", Err: err}

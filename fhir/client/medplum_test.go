@@ -31,17 +31,7 @@ func queries(pid string) map[string]string {
 	}
 }
 
-func prefetchOf(rec *synth.Record) map[string]json.RawMessage {
-	p := map[string]json.RawMessage{}
-	for _, k := range fhir.Kinds {
-		if k.ResourceType == "Patient" {
-			p[k.Key] = rec.OfType("Patient")[0]
-			continue
-		}
-		p[k.Key] = synth.Searchset(rec.OfType(k.ResourceType))
-	}
-	return p
-}
+func prefetchOf(rec *synth.Record) map[string]json.RawMessage { return fhir.Prefetch(rec.OfType) }
 
 func testLoader(t *testing.T, base string) *Loader {
 	g, err := NewGuard([]string{base}, true)

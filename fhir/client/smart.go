@@ -138,4 +138,6 @@ func (b *BackendServices) assertion() (string, error) {
 	return s, nil
 }
 
-func trimBase(s string) string { return strings.TrimSuffix(s, "/") }
+// BaseKey is how a FHIR base names its backend token source: without a
+// trailing slash.
+func BaseKey(base string) string { return strings.TrimRight(base, "/") }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/fhir/client"
 	"github.com/balint-health/balint/synth"
 )
@@ -71,7 +72,7 @@ func (s *Source) Search(ctx context.Context, query string, page func([]byte) err
 	if pid == "" {
 		pid = strings.TrimPrefix(q.Get("subject"), "Patient/")
 	}
-	return page(synth.Searchset(data[pid][typ]))
+	return page(fhir.Searchset(data[pid][typ]))
 }
 
 func (s *Source) data() (map[string]map[string][]json.RawMessage, error) {
