@@ -55,18 +55,19 @@ func (h *History) AddJSON(key string, origin Origin, data []byte) (Page, error) 
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		return Page{}, nil
 	}
-	var p peek
-	if err := json.Unmarshal(data, &p); err != nil {
-		return Page{}, fmt.Errorf("%s: not a FHIR resource: %w", key, err)
-	}
-	h.Sources[key] = origin
-	if p.ResourceType != "Bundle" {
-		h.addResource(key, 0, data)
-		return Page{Entries: 1}, nil
-	}
+	// One pass reads a Bundle's links and entries, or tells a bare
+	// resource (whose own fields it ignores).
 	var b rawBundle
 	if err := json.Unmarshal(data, &b); err != nil {
-		return Page{}, fmt.Errorf("%s: malformed Bundle: %w", key, err)
+		return Page{}, fmt.Errorf("%s: not a FHIR resource or Bundle: %w", key, err)
+	}
+	if b.ResourceType == "" {
+		return Page{}, fmt.Errorf("%s: not a FHIR resource (no resourceType)", key)
+	}
+	h.Sources[key] = origin
+	if b.ResourceType != "Bundle" {
+		h.addResource(key, 0, data)
+		return Page{Entries: 1}, nil
 	}
 	var pg Page
 	for _, l := range b.Link {

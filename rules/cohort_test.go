@@ -207,7 +207,7 @@ func shifted(t *testing.T, bundle []byte, days int) *fhir.History {
 }
 
 func BenchmarkEvaluate(b *testing.B) {
-	for _, size := range []int{300, 5000, 20000} {
+	for _, size := range []int{300, 5000, 20000, 80000} {
 		// The generator adds an order and a result per padded Observation.
 		rec := synth.Generate(synth.Options{Seed: 9, Now: testNow, Pattern: true, Observations: (size - 40) / 2})
 		h := historyOf(b, rec)
