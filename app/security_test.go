@@ -53,6 +53,9 @@ func TestLogsCarryNoTokensOrPatientData(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"decision"`) || !strings.Contains(logs, `"reason":"replayed_jti"`) {
 		t.Fatalf("the calls were not logged: %s", logs)
 	}
+	if !strings.Contains(logs, `"tenant":"tenant-1"`) || !strings.Contains(logs, `"iss":"https://ehr.example"`) {
+		t.Error("the decision log does not record the caller's issuer and tenant")
+	}
 	// Every line of a request carries its id.
 	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
 		if (strings.Contains(line, `"msg":"decision"`) || strings.Contains(line, `"msg":"request"`)) && !strings.Contains(line, `"request_id":"`) {

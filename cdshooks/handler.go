@@ -25,6 +25,8 @@ type Call struct {
 	Request   *Request
 	Context   *HookContext
 	Queries   map[string]string
+	// Issuer and Tenant name the verified EHR caller ("" in dev mode).
+	Issuer, Tenant string
 }
 
 // FeedbackFunc stores feedback for a service. It must be idempotent on a
@@ -125,6 +127,9 @@ func (h *Handlers) invoke(c echo.Context) error {
 		tok[k] = v
 	}
 	call := &Call{ServiceID: svc.Descriptor.ID, Request: req, Context: hc, Queries: map[string]string{}}
+	if cl := ClaimsFrom(c); cl != nil {
+		call.Issuer, call.Tenant = cl.Issuer, cl.Tenant
+	}
 	for k, tpl := range svc.Descriptor.Prefetch {
 		q, err := Render(tpl, tok, false)
 		if err != nil {

@@ -162,7 +162,8 @@ func (e *Engine) record(ctx context.Context, call *cdshooks.Call, h *fhir.Histor
 	}
 	e.log().LogAttrs(ctx, slog.LevelInfo, "decision",
 		slog.String("service", call.ServiceID), slog.String("hook", call.Request.Hook),
-		slog.String("hookInstance", call.Request.HookInstance), slog.Bool("fired", d.Fire),
+		slog.String("hookInstance", call.Request.HookInstance), slog.String("iss", call.Issuer), slog.String("tenant", call.Tenant),
+		slog.Bool("fired", d.Fire),
 		slog.Any("exclusions", d.Exclusions()), slog.Any("unmet", d.Unmet()),
 		slog.Int("resources", h.Len()), slog.Int("skipped", len(h.Skipped)),
 		slog.Int("investigations", len(d.Investigations)), slog.Int("counted", len(d.Counted)))
