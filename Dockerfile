@@ -16,7 +16,9 @@ COPY --from=build /out/balint /usr/local/bin/balint
 # /data holds the SQLite file when no DATABASE_URL is set; mount a volume
 # there (the root file system can stay read-only).
 COPY --from=build --chown=65532:65532 /out/data /data
+# Production by default: EHR-signed calls only, and no start without issuers.
 ENV BALINT_ADDR=:8080 \
+    BALINT_DEV=false \
     BALINT_SQLITE_PATH=/data/balint.db
 USER 65532:65532
 EXPOSE 8080

@@ -19,7 +19,7 @@ import (
 // Env lists every environment variable, its default and meaning; the
 // README's configuration table is checked against it by a test.
 var Env = []struct{ Name, Default, Meaning string }{
-	{"BALINT_ADDR", ":8080", "listen address"},
+	{"BALINT_ADDR", ":8080", "listen address (127.0.0.1:8080 when development mode is on by default, see BALINT_DEV)"},
 	{"BALINT_BASE_URL", "http://localhost:8080", "public URL of the service: JWT audience is BASE_URL/cds-services; card and evidence links start with it"},
 	{"DATABASE_URL", "", "Postgres URL (postgres://...); when empty, SQLite at BALINT_SQLITE_PATH"},
 	{"BALINT_SQLITE_PATH", "balint.db", "SQLite file for feedback, snoozes and evidence snapshots"},
@@ -28,7 +28,7 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_FHIR_ALLOW", "", "comma-separated FHIR server base URLs that may be called, besides each issuer's fhir_servers"},
 	{"BALINT_ALLOW_LOOPBACK_FHIR", "false", "allow http://127.0.0.1 / localhost FHIR servers (tests, demo)"},
 	{"BALINT_BACKEND_SERVICES", "", "YAML file of SMART Backend Services credentials per FHIR server (fhir_server, token_url, client_id, scope, key_file, key_id)"},
-	{"BALINT_DEV", "false", "development mode: unsigned calls accepted, loopback FHIR allowed, demo on (never in production)"},
+	{"BALINT_DEV", "", "development mode: unsigned calls accepted, loopback FHIR allowed, demo on, a warning at start. Unset: on only for a bare `go run` (neither BALINT_ISSUERS nor BALINT_ADDR set), listening on 127.0.0.1 only; the image sets false"},
 	{"BALINT_DEMO", "false", "serve the embedded demo patients to hooks that name no fhirServer and prefetch nothing"},
 	{"BALINT_PUBLIC_DISCOVERY", "true", "serve GET /cds-services without a JWT"},
 	{"BALINT_JWT_ALGORITHMS", "ES384,RS384", "allowed EHR JWT algorithms (none and HS* are always refused)"},
@@ -90,7 +90,16 @@ func configure(args []string, getenv func(string) string) (app.Config, string, s
 	cfg.PolicyPath = get("BALINT_POLICY")
 	cfg.FHIRAllow = list(get("BALINT_FHIR_ALLOW"))
 	cfg.AllowLoopbackFHIR = boolean("BALINT_ALLOW_LOOPBACK_FHIR")
-	cfg.Dev = boolean("BALINT_DEV")
+	// A bare run (nothing configured) is local development on loopback; a
+	// configured one (an address or issuers, as the image and manifests
+	// set) never falls into development mode by itself.
+	autoDev := getenv("BALINT_DEV") == "" && getenv("BALINT_ISSUERS") == "" && getenv("BALINT_ADDR") == ""
+	if getenv("BALINT_DEV") != "" {
+		cfg.Dev = boolean("BALINT_DEV")
+	}
+	if autoDev {
+		cfg.Dev, addr = true, "127.0.0.1:8080"
+	}
 	cfg.Demo = boolean("BALINT_DEMO")
 	cfg.PublicDiscovery = boolean("BALINT_PUBLIC_DISCOVERY")
 	cfg.Algorithms = list(get("BALINT_JWT_ALGORITHMS"))

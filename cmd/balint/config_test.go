@@ -9,8 +9,32 @@ import (
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+func TestConfigureDevelopmentOnlyWhenBare(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		dev  bool
+		addr string
+	}{
+		{"bare go run", nil, true, "127.0.0.1:8080"},
+		{"an address given", map[string]string{"BALINT_ADDR": ":8080"}, false, ":8080"},
+		{"issuers given", map[string]string{"BALINT_ISSUERS": "testdata/issuers.yaml"}, false, ":8080"},
+		{"the image", map[string]string{"BALINT_ADDR": ":8080", "BALINT_DEV": "false"}, false, ":8080"},
+		{"explicit", map[string]string{"BALINT_ADDR": ":9000", "BALINT_DEV": "true"}, true, ":9000"},
+	}
+	for _, tt := range tests {
+		cfg, addr, _, err := configure(nil, env(tt.env))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if cfg.Dev != tt.dev || addr != tt.addr {
+			t.Errorf("%s: dev=%v addr=%s, want %v %s", tt.name, cfg.Dev, addr, tt.dev, tt.addr)
+		}
+	}
+}
+
 func TestConfigureDefaults(t *testing.T) {
-	cfg, addr, _, err := configure(nil, env(nil))
+	cfg, addr, _, err := configure(nil, env(map[string]string{"BALINT_ADDR": ":8080"}))
 	if err != nil {
 		t.Fatal(err)
 	}
