@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/balint-health/balint/testing/pg"
+)
+
+func stores(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "s.db") },
+		"postgres": func(t *testing.T) string { return pg.URL(t) },
+	}
+}
+
+func TestStore(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for name, url := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			u := url(t)
+			s, err := Open(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}); err != nil {
+				t.Fatalf("recording a card twice: %v", err)
+			}
+			if _, err := s.AddFeedback(ctx, Feedback{CardUUID: "nope", Outcome: "accepted"}); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("unknown card: %v", err)
+			}
+			until := now.AddDate(0, 6, 0)
+			fb := Feedback{CardUUID: "c1", ServiceID: "svc", Outcome: "overridden", ReasonCode: "already-addressed", OutcomeAt: now, ReceivedAt: now, SnoozeUntil: until}
+			if ins, err := s.AddFeedback(ctx, fb); err != nil || !ins {
+				t.Fatalf("first feedback: %v %v", ins, err)
+			}
+			if ins, err := s.AddFeedback(ctx, fb); err != nil || ins {
+				t.Fatalf("repeated feedback inserted=%v %v", ins, err)
+			}
+			if got, err := s.SnoozedUntil(ctx, "p1"); err != nil || !got.Equal(until) {
+				t.Fatalf("snoozed until %v %v", got, err)
+			}
+			if got, _ := s.SnoozedUntil(ctx, "p2"); !got.IsZero() {
+				t.Fatalf("another patient snoozed until %v", got)
+			}
+			if fresh, _ := s.UseJTI(ctx, "iss", "j1", now.Add(time.Minute), now); !fresh {
+				t.Fatal("first jti refused")
+			}
+			if fresh, _ := s.UseJTI(ctx, "iss", "j1", now.Add(time.Minute), now); fresh {
+				t.Fatal("replayed jti accepted")
+			}
+			if fresh, _ := s.UseJTI(ctx, "other", "j1", now.Add(time.Minute), now); !fresh {
+				t.Fatal("jti is per issuer")
+			}
+			if fresh, _ := s.UseJTI(ctx, "iss", "j1", now.Add(3*time.Minute), now.Add(2*time.Minute)); !fresh {
+				t.Fatal("an expired jti is forgotten")
+			}
+			if err := s.PutEvidence(ctx, "e1", []byte(`{"a":1}`), now.Add(10*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := s.Evidence(ctx, "e1", now); err != nil || string(b) != `{"a":1}` {
+				t.Fatalf("evidence %s %v", b, err)
+			}
+			if _, err := s.Evidence(ctx, "e1", now.Add(11*time.Minute)); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("expired evidence: %v", err)
+			}
+			secret := s.Secret()
+			s.Close()
+			// Reopening runs no migration twice and keeps the secret.
+			s2, err := Open(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			if string(s2.Secret()) != string(secret) {
+				t.Fatal("the instance secret changed on restart")
+			}
+			if got, _ := s2.SnoozedUntil(ctx, "p1"); !got.Equal(until) {
+				t.Fatal("snooze lost on reopen")
+			}
+		})
+	}
+}
+
+func TestPatientIDsAreNotStored(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "patient-123", IssuedAt: time.Now()})
+	var n int
+	s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cards WHERE patient_key LIKE '%patient-123%'").Scan(&n)
+	if n != 0 {
+		t.Fatal("the patient id is stored in clear")
+	}
+}
+
+// Replicas starting together migrate once, under the advisory lock.
+func TestConcurrentStartPostgres(t *testing.T) {
+	u := pg.URL(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	secrets := make(chan string, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(context.Background(), u)
+			if err != nil {
+				errs <- err
+				return
+			}
+			secrets <- string(s.Secret())
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(secrets)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	first := ""
+	for s := range secrets {
+		if first == "" {
+			first = s
+		}
+		if s != first {
+			t.Fatal("replicas started with different secrets")
+		}
+	}
+}
