@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -292,15 +293,23 @@ func (cl *Claims) AllowsServer(fhirServer string) bool {
 
 // MemoryReplay is the in-process replay store for a single instance.
 type MemoryReplay struct {
-	cache *otter.Cache[string, time.Time]
+	mu    sync.Mutex
+	cache *otter.Cache[string, seenJTI]
+}
+
+// seenJTI is a used id: until when it must be refused on the caller's
+// clock, and how long the cache keeps it.
+type seenJTI struct {
+	expires time.Time
+	ttl     time.Duration
 }
 
 // NewMemoryReplay holds up to max JWT ids, each until it expires.
 func NewMemoryReplay(max int) (*MemoryReplay, error) {
-	c, err := otter.New(&otter.Options[string, time.Time]{
+	c, err := otter.New(&otter.Options[string, seenJTI]{
 		MaximumSize: max,
-		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[string, time.Time]) time.Duration {
-			return time.Until(e.Value)
+		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[string, seenJTI]) time.Duration {
+			return e.Value.ttl
 		}),
 	})
 	if err != nil {
@@ -309,12 +318,15 @@ func NewMemoryReplay(max int) (*MemoryReplay, error) {
 	return &MemoryReplay{cache: c}, nil
 }
 
-// UseJTI implements ReplayStore.
+// UseJTI implements ReplayStore. The check and the insert are one step,
+// so two concurrent uses of one id cannot both pass.
 func (m *MemoryReplay) UseJTI(_ context.Context, issuer, jti string, expires, now time.Time) (bool, error) {
 	key := issuer + "\x00" + jti
-	if exp, ok := m.cache.GetIfPresent(key); ok && exp.After(now) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if seen, ok := m.cache.GetIfPresent(key); ok && seen.expires.After(now) {
 		return false, nil
 	}
-	_, inserted := m.cache.SetIfAbsent(key, expires)
-	return inserted, nil
+	m.cache.Set(key, seenJTI{expires: expires, ttl: max(expires.Sub(now), time.Second)})
+	return true, nil
 }

@@ -176,3 +176,22 @@ func TestRefusesUnsafeConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// The in-process replay store follows the caller's clock, not the wall
+// clock: a jti is refused until its expiry on that clock, then forgotten.
+func TestMemoryReplayUsesTheGivenClock(t *testing.T) {
+	m, _ := cdshooks.NewMemoryReplay(100)
+	for _, at := range []time.Time{time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		exp := at.Add(5 * time.Minute)
+		ctx := context.Background()
+		if ok, _ := m.UseJTI(ctx, "iss", at.String(), exp, at); !ok {
+			t.Fatal("first use refused")
+		}
+		if ok, _ := m.UseJTI(ctx, "iss", at.String(), exp, at.Add(4*time.Minute)); ok {
+			t.Fatalf("replay accepted before expiry (%v)", at)
+		}
+		if ok, _ := m.UseJTI(ctx, "iss", at.String(), exp.Add(time.Minute), exp.Add(time.Second)); !ok {
+			t.Fatalf("id still refused after its expiry (%v)", at)
+		}
+	}
+}

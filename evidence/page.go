@@ -17,7 +17,7 @@ import (
 
 // Store keeps snapshots until they expire.
 type Store interface {
-	PutEvidence(ctx context.Context, id string, body []byte, expires time.Time) error
+	PutEvidence(ctx context.Context, id string, body []byte, now, expires time.Time) error
 	Evidence(ctx context.Context, id string, now time.Time) ([]byte, error)
 }
 
@@ -47,7 +47,7 @@ func (p *Pages) Link(ctx context.Context, s Snapshot) (string, error) {
 	id := hex.EncodeToString(idb)
 	now := p.Now()
 	exp := now.Add(p.TTL)
-	if err := p.Store.PutEvidence(ctx, id, body, exp); err != nil {
+	if err := p.Store.PutEvidence(ctx, id, body, now, exp); err != nil {
 		return "", err
 	}
 	tok, err := Sign(p.Secret, id, now, exp)

@@ -101,7 +101,7 @@ func (e *Engine) log() *slog.Logger {
 }
 
 // decide loads the history and evaluates the rule.
-func (e *Engine) decide(ctx context.Context, call *cdshooks.Call) (*rules.Decision, *fhir.History, error) {
+func (e *Engine) decide(ctx context.Context, call *cdshooks.Call) (*rules.Decision, error) {
 	req := client.Request{Server: call.Request.FHIRServer, Queries: call.Queries, Prefetch: call.Request.Prefetch}
 	if a := call.Request.FHIRAuthorization; a != nil {
 		req.Token = a.AccessToken
@@ -114,23 +114,23 @@ func (e *Engine) decide(ctx context.Context, call *cdshooks.Call) (*rules.Decisi
 			e.log().LogAttrs(ctx, slog.LevelWarn, "fhirServer refused by allowlist", slog.String("service", call.ServiceID),
 				slog.String("hookInstance", call.Request.HookInstance))
 		}
-		return nil, nil, &cdshooks.Error{Status: http.StatusPreconditionFailed, Message: ue.Error(), Err: err}
+		return nil, &cdshooks.Error{Status: http.StatusPreconditionFailed, Message: ue.Error(), Err: err}
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("load history: %w", err)
+		return nil, fmt.Errorf("load history: %w", err)
 	}
 	if h.Patient == nil || h.Patient.Id == nil || *h.Patient.Id != call.Context.PatientID {
-		return nil, nil, &cdshooks.Error{Status: http.StatusPreconditionFailed,
+		return nil, &cdshooks.Error{Status: http.StatusPreconditionFailed,
 			Message: `data for "patient" could not be obtained: no Patient matching context.patientId`}
 	}
 	snoozed, err := e.Store.SnoozedUntil(ctx, call.Context.PatientID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	now := e.Now()
 	d := rules.Evaluate(e.Policy, rules.Input{History: h, Now: now, SnoozedUntil: snoozed})
 	e.record(ctx, call, h, &d)
-	return &d, h, nil
+	return &d, nil
 }
 
 // record logs and counts a decision: codes and counts only.
@@ -189,7 +189,7 @@ func (e *Engine) issue(ctx context.Context, call *cdshooks.Call, card cdshooks.C
 }
 
 func (e *Engine) review(ctx context.Context, call *cdshooks.Call) (*cdshooks.Response, error) {
-	d, _, err := e.decide(ctx, call)
+	d, err := e.decide(ctx, call)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (e *Engine) orders(ctx context.Context, call *cdshooks.Call) (*cdshooks.Res
 	if len(drafts) == 0 {
 		return &cdshooks.Response{Cards: []cdshooks.Card{}}, nil
 	}
-	d, _, err := e.decide(ctx, call)
+	d, err := e.decide(ctx, call)
 	if err != nil {
 		return nil, err
 	}

@@ -258,9 +258,10 @@ func (s *DB) SnoozedUntil(ctx context.Context, patientID string) (time.Time, err
 	return time.UnixMilli(v.Int64).UTC(), nil
 }
 
-// PutEvidence stores an evidence snapshot until expires.
-func (s *DB) PutEvidence(ctx context.Context, id string, body []byte, expires time.Time) error {
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM evidence WHERE expires_at < $1", ms(time.Now())); err != nil {
+// PutEvidence stores an evidence snapshot until expires, dropping the
+// snapshots already expired at now.
+func (s *DB) PutEvidence(ctx context.Context, id string, body []byte, now, expires time.Time) error {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM evidence WHERE expires_at < $1", ms(now)); err != nil {
 		return fmt.Errorf("store: evidence: %w", err)
 	}
 	_, err := s.db.ExecContext(ctx, "INSERT INTO evidence (id, body, expires_at) VALUES ($1, $2, $3)", id, string(body), ms(expires))

@@ -64,7 +64,7 @@ func TestStore(t *testing.T) {
 			if fresh, _ := s.UseJTI(ctx, "iss", "j1", now.Add(3*time.Minute), now.Add(2*time.Minute)); !fresh {
 				t.Fatal("an expired jti is forgotten")
 			}
-			if err := s.PutEvidence(ctx, "e1", []byte(`{"a":1}`), now.Add(10*time.Minute)); err != nil {
+			if err := s.PutEvidence(ctx, "e1", []byte(`{"a":1}`), now, now.Add(10*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := s.Evidence(ctx, "e1", now); err != nil || string(b) != `{"a":1}` {
@@ -72,6 +72,13 @@ func TestStore(t *testing.T) {
 			}
 			if _, err := s.Evidence(ctx, "e1", now.Add(11*time.Minute)); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("expired evidence: %v", err)
+			}
+			// Expiry follows the clock given, not the wall clock.
+			if err := s.PutEvidence(ctx, "e2", []byte(`{}`), now.Add(5*time.Minute), now.Add(15*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Evidence(ctx, "e1", now.Add(9*time.Minute)); err != nil {
+				t.Fatalf("a live snapshot was dropped: %v", err)
 			}
 			secret := s.Secret()
 			s.Close()
