@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -32,12 +31,6 @@ var OverrideReasons = []cdshooks.Coding{
 	{System: OverrideSystem, Code: OverrideNotAppropriate, Display: "Not appropriate for this patient"},
 }
 
-// banned matches words a card must never use (clinical basis, "How the
-// card speaks"), as whole words in any case.
-var banned = regexp.MustCompile(`(?i)\b(mus|somati[sz]\w*|frequent attenders?|heart-?sink\w*|medically unexplained)\b`)
-
-// BannedWords returns the banned words found in text.
-func BannedWords(text string) []string { return banned.FindAllString(text, -1) }
 
 // Summary is the review card's summary line.
 const Summary = "Several investigations in recent months were normal. A whole-person review of symptoms, daily impact and wellbeing may help."
