@@ -58,6 +58,7 @@ type Config struct {
 	HookTimeout     time.Duration
 	FHIRBudget      time.Duration
 	EvidenceTTL     time.Duration
+	SMARTLaunchURL  string
 	BodyLimit       string
 	CORSOrigins     []string
 	RateLimit       float64
@@ -175,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	pages := &evidence.Pages{Store: st, Secret: st.Secret(), BaseURL: cfg.BaseURL, TTL: cfg.EvidenceTTL, Now: cfg.Now}
 	a.Engine = &services.Engine{Policy: policy, Loader: loader, Store: st, Pages: pages, Metrics: a.Metrics,
-		Now: cfg.Now, BaseURL: cfg.BaseURL, Logger: log}
+		Now: cfg.Now, BaseURL: cfg.BaseURL, SMARTLaunchURL: cfg.SMARTLaunchURL, Logger: log}
 	hooks := &cdshooks.Handlers{
 		Services: a.Engine.Services(), Feedback: a.Engine.Feedback, Logger: log,
 		Since:           func() string { return services.Since(policy, cfg.Now()) },

@@ -52,6 +52,18 @@ func TestEvidencePage(t *testing.T) {
 	}
 }
 
+func TestEvidenceAsSMARTLink(t *testing.T) {
+	in := start(t, func(c *Config) { c.SMARTLaunchURL = "https://apps.hospital.example/balint/launch" })
+	c := in.reviewCards(t, "demo-pattern")
+	l := c[0].Links[0]
+	if l.Type != "smart" || l.URL != "https://apps.hospital.example/balint/launch" || !strings.HasPrefix(l.AppContext, in.URL+"/evidence/") {
+		t.Fatalf("link %+v", l)
+	}
+	if r := do(t, http.MethodGet, l.AppContext, ""); r.Status != 200 {
+		t.Fatalf("page from appContext: %d", r.Status)
+	}
+}
+
 func TestEvidenceTokenRefused(t *testing.T) {
 	in := start(t, nil)
 	link, _ := evidenceLink(t, in, "demo-pattern")

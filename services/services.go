@@ -48,6 +48,9 @@ type Engine struct {
 	Now     func() time.Time
 	// BaseURL is the public URL of this service (card source link).
 	BaseURL string
+	// SMARTLaunchURL, when set, makes the evidence link a SMART app link
+	// (type smart) with the page's signed URL as appContext.
+	SMARTLaunchURL string
 	Logger  *slog.Logger
 }
 
@@ -180,6 +183,11 @@ func (e *Engine) cardContext(ctx context.Context, call *cdshooks.Call, d *rules.
 			return c, err
 		}
 		c.Evidence = &cdshooks.Link{Label: "Timeline of investigations this card rests on", URL: u, Type: cdshooks.LinkAbsolute}
+		if e.SMARTLaunchURL != "" {
+			// The site's SMART app is launched in the EHR's context and
+			// receives the signed page link as appContext.
+			c.Evidence = &cdshooks.Link{Label: c.Evidence.Label, URL: e.SMARTLaunchURL, Type: cdshooks.LinkSMART, AppContext: u}
+		}
 	}
 	return c, nil
 }

@@ -38,6 +38,7 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_FHIR_MAX_PAGES", "100", "most pages followed for one query"},
 	{"BALINT_FHIR_MAX_RESOURCES", "15000", "most resources accepted for one history"},
 	{"BALINT_EVIDENCE_TTL", "10m", "how long an evidence link works"},
+	{"BALINT_SMART_LAUNCH_URL", "", "when set, the evidence link is a SMART app link to this launch URL, with the signed page URL as appContext; otherwise an absolute link"},
 	{"BALINT_BODY_LIMIT", "16M", "largest request body (413 beyond)"},
 	{"BALINT_CORS_ORIGINS", "", "comma-separated origins allowed by CORS (off when empty)"},
 	{"BALINT_RATE_LIMIT", "50", "requests per second per issuer (per IP when unauthenticated); 0 disables"},
@@ -106,6 +107,7 @@ func configure(args []string, getenv func(string) string) (app.Config, string, s
 	cfg.HookTimeout = duration("BALINT_HOOK_TIMEOUT")
 	cfg.FHIRBudget = duration("BALINT_FHIR_BUDGET")
 	cfg.EvidenceTTL = duration("BALINT_EVIDENCE_TTL")
+	cfg.SMARTLaunchURL = get("BALINT_SMART_LAUNCH_URL")
 	cfg.Limits.PageSize = integer("BALINT_FHIR_PAGE_SIZE")
 	cfg.Limits.MaxPages = integer("BALINT_FHIR_MAX_PAGES")
 	cfg.Limits.MaxResources = integer("BALINT_FHIR_MAX_RESOURCES")
