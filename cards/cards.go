@@ -31,7 +31,6 @@ var OverrideReasons = []cdshooks.Coding{
 	{System: OverrideSystem, Code: OverrideNotAppropriate, Display: "Not appropriate for this patient"},
 }
 
-
 // Summary is the review card's summary line.
 const Summary = "Several investigations in recent months were normal. A whole-person review of symptoms, daily impact and wellbeing may help."
 

@@ -51,7 +51,7 @@ type Engine struct {
 	// SMARTLaunchURL, when set, makes the evidence link a SMART app link
 	// (type smart) with the page's signed URL as appContext.
 	SMARTLaunchURL string
-	Logger  *slog.Logger
+	Logger         *slog.Logger
 }
 
 // Prefetch are the templates every service publishes. {{balint.since}} is
