@@ -37,7 +37,9 @@ type ReplayStore interface {
 // Clients").
 type AuthConfig struct {
 	Issuers []Issuer
-	// Audience is this service's discovery endpoint URL, which aud must be.
+	// Audience is this service's discovery endpoint URL (BaseURL +
+	// "/cds-services"). aud must name it or, per CDS Hooks, the endpoint
+	// being called under it (".../cds-services/{id}", ".../{id}/feedback").
 	Audience string
 	// Algorithms allowed; default ES384 and RS384. none and HMAC are
 	// refused whatever is configured.
@@ -161,13 +163,22 @@ func (a *Authenticator) issuer(id string) *Issuer {
 	return nil
 }
 
+func audiences(discovery, endpoint string) []string {
+	if endpoint == "" {
+		return []string{discovery}
+	}
+	return []string{discovery, discovery + endpoint}
+}
+
 type ehrClaims struct {
 	jwt.RegisteredClaims
 	Tenant string `json:"tenant,omitempty"`
 }
 
-// Verify checks an Authorization header value.
-func (a *Authenticator) Verify(ctx context.Context, header string) (*Claims, error) {
+// Verify checks an Authorization header value. endpoint is the path of
+// the call below the discovery URL ("" for discovery, "/{id}" or
+// "/{id}/feedback"); aud may name it or the discovery URL.
+func (a *Authenticator) Verify(ctx context.Context, header, endpoint string) (*Claims, error) {
 	raw, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || strings.TrimSpace(raw) == "" {
 		return nil, reject("missing_token")
@@ -197,7 +208,7 @@ func (a *Authenticator) Verify(ctx context.Context, header string) (*Claims, err
 	_, err = jwt.ParseWithClaims(raw, &claims, a.keys[iss.ID].KeyfuncCtx(ctx),
 		jwt.WithValidMethods(a.cfg.Algorithms),
 		jwt.WithIssuer(iss.ID),
-		jwt.WithAudience(a.cfg.Audience),
+		jwt.WithAudience(audiences(a.cfg.Audience, endpoint)...),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(a.cfg.Leeway),
@@ -244,7 +255,14 @@ func ClaimsFrom(c echo.Context) *Claims {
 func (a *Authenticator) Middleware() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			cl, err := a.Verify(c.Request().Context(), c.Request().Header.Get("Authorization"))
+			endpoint := ""
+			if id := c.Param("id"); id != "" {
+				endpoint = "/" + id
+				if strings.HasSuffix(c.Path(), "/feedback") {
+					endpoint += "/feedback"
+				}
+			}
+			cl, err := a.Verify(c.Request().Context(), c.Request().Header.Get("Authorization"), endpoint)
 			if err != nil {
 				reason := RejectReason(err)
 				if reason == "" {

@@ -118,6 +118,11 @@ func TestJWTVerification(t *testing.T) {
 			c.Audience = jwt.ClaimStrings{"https://other.example/cds-services"}
 			return c
 		}(), nil, nil, nil), "", "wrong_audience"},
+		{"aud naming another service", a.Sign(t, func() ehr.Claims {
+			c := valid()
+			c.Audience = jwt.ClaimStrings{env.aud + "/other"}
+			return c
+		}(), nil, nil, nil), "", "wrong_audience"},
 		{"unknown iss", a.Sign(t, func() ehr.Claims { c := valid(); c.Issuer = "https://stranger.example"; return c }(), nil, nil, nil), "", "unknown_issuer"},
 		{"jku not configured", a.Sign(t, valid(), nil, nil, map[string]any{"jku": evilSrv.URL + "/jwks.json"}), "", "jku_mismatch"},
 		{"unknown kid", a.Sign(t, valid(), nil, nil, map[string]any{"kid": "nobody"}), "", "bad_signature"},
@@ -150,6 +155,11 @@ func TestJWTVerification(t *testing.T) {
 		{"ES384", a.Sign(t, valid(), nil, nil, nil), "https://fhir-a.example/r4"},
 		{"RS384", a.Sign(t, valid(), jwt.SigningMethodRS384, a.RSA, map[string]any{"kid": "rsa-1"}), ""},
 		{"jku equal to the configured JWKS", a.Sign(t, valid(), nil, nil, map[string]any{"jku": a.JWKSURL}), ""},
+		{"aud naming the called service endpoint", a.Sign(t, func() ehr.Claims {
+			c := valid()
+			c.Audience = jwt.ClaimStrings{env.aud + "/svc"}
+			return c
+		}(), nil, nil, nil), ""},
 		{"issuer B with its own server", env.b.Sign(t, env.b.Valid(env.aud, now), nil, nil, nil), "https://fhir-b.example/r4/"},
 	} {
 		if r := env.call(t, ok.token, ok.fhir); r.StatusCode != 200 {

@@ -72,7 +72,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2Voci5leGFtcGxlIn0.")
 	f.Add("Basic dXNlcjpwYXNz")
 	f.Fuzz(func(t *testing.T, header string) {
-		cl, err := auth.Verify(context.Background(), header)
+		cl, err := auth.Verify(context.Background(), header, "/svc")
 		if err == nil && cl == nil {
 			t.Fatal("no error and no claims")
 		}
