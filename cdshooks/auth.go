@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -311,7 +310,6 @@ func (cl *Claims) AllowsServer(fhirServer string) bool {
 
 // MemoryReplay is the in-process replay store for a single instance.
 type MemoryReplay struct {
-	mu    sync.Mutex
 	cache *otter.Cache[string, seenJTI]
 }
 
@@ -326,7 +324,7 @@ type seenJTI struct {
 func NewMemoryReplay(max int) (*MemoryReplay, error) {
 	c, err := otter.New(&otter.Options[string, seenJTI]{
 		MaximumSize: max,
-		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[string, seenJTI]) time.Duration {
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, seenJTI]) time.Duration {
 			return e.Value.ttl
 		}),
 	})
@@ -336,15 +334,17 @@ func NewMemoryReplay(max int) (*MemoryReplay, error) {
 	return &MemoryReplay{cache: c}, nil
 }
 
-// UseJTI implements ReplayStore. The check and the insert are one step,
-// so two concurrent uses of one id cannot both pass.
+// UseJTI implements ReplayStore. The check and the insert are one atomic
+// step of the cache (Compute locks the key), so two concurrent uses of one
+// id cannot both pass.
 func (m *MemoryReplay) UseJTI(_ context.Context, issuer, jti string, expires, now time.Time) (bool, error) {
-	key := issuer + "\x00" + jti
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if seen, ok := m.cache.GetIfPresent(key); ok && seen.expires.After(now) {
-		return false, nil
-	}
-	m.cache.Set(key, seenJTI{expires: expires, ttl: max(expires.Sub(now), time.Second)})
-	return true, nil
+	fresh := false
+	m.cache.Compute(issuer+"\x00"+jti, func(seen seenJTI, found bool) (seenJTI, otter.ComputeOp) {
+		if found && seen.expires.After(now) {
+			return seen, otter.CancelOp
+		}
+		fresh = true
+		return seenJTI{expires: expires, ttl: max(expires.Sub(now), time.Second)}, otter.WriteOp
+	})
+	return fresh, nil
 }

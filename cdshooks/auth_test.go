@@ -205,3 +205,24 @@ func TestMemoryReplayUsesTheGivenClock(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryReplayConcurrentUse(t *testing.T) {
+	m, _ := cdshooks.NewMemoryReplay(100)
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	results := make(chan bool, 50)
+	for i := 0; i < 50; i++ {
+		go func() {
+			ok, _ := m.UseJTI(context.Background(), "iss", "same", at.Add(time.Minute), at)
+			results <- ok
+		}()
+	}
+	fresh := 0
+	for i := 0; i < 50; i++ {
+		if <-results {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Fatalf("%d of 50 concurrent uses of one jti passed, want 1", fresh)
+	}
+}

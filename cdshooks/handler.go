@@ -111,7 +111,7 @@ func (h *Handlers) find(id string) *Service {
 func (h *Handlers) invoke(c echo.Context) error {
 	start := time.Now()
 	svc, body, err := h.serviceAndBody(c)
-	if svc == nil || body == nil {
+	if svc == nil {
 		return err
 	}
 	req, hc, err := DecodeRequest(body, svc.Descriptor.Hook)
@@ -158,7 +158,7 @@ func (h *Handlers) invoke(c echo.Context) error {
 
 func (h *Handlers) feedback(c echo.Context) error {
 	svc, body, err := h.serviceAndBody(c)
-	if svc == nil || body == nil {
+	if svc == nil {
 		return err
 	}
 	fr, err := DecodeFeedback(body)
@@ -182,7 +182,7 @@ func (h *Handlers) log() *slog.Logger {
 }
 
 // serviceAndBody finds the addressed service and reads the body; when
-// either fails the error answer has been written and both are nil.
+// either fails the error answer has been written and the service is nil.
 func (h *Handlers) serviceAndBody(c echo.Context) (*Service, []byte, error) {
 	svc := h.find(c.Param("id"))
 	if svc == nil {
