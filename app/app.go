@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -216,15 +217,20 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
-// routeOf names a span by route, never by a URL that may carry an id.
+// routeOf names a span by route, never by a URL that may carry an id or a
+// token, and from a fixed set so span names stay bounded.
 func routeOf(r *http.Request) string {
 	switch p := r.URL.Path; {
-	case len(p) > len(evidence.Path) && p[:len(evidence.Path)] == evidence.Path:
+	case strings.HasPrefix(p, evidence.Path):
 		return evidence.Path + ":token"
-	case len(p) > len("/cds-services/"):
+	case strings.HasPrefix(p, "/cds-services/") && strings.HasSuffix(p, "/feedback"):
+		return "/cds-services/:id/feedback"
+	case strings.HasPrefix(p, "/cds-services/"):
 		return "/cds-services/:id"
-	default:
+	case p == "/cds-services", p == "/healthz", p == "/readyz", p == "/metrics", p == "/rule":
 		return p
+	default:
+		return "unmatched"
 	}
 }
 

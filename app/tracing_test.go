@@ -64,3 +64,19 @@ func TestTraces(t *testing.T) {
 		}
 	}
 }
+
+func TestSpanNamesAreBounded(t *testing.T) {
+	for path, want := range map[string]string{
+		"/cds-services":                    "/cds-services",
+		"/cds-services/balint-review":      "/cds-services/:id",
+		"/cds-services/x/feedback":         "/cds-services/:id/feedback",
+		"/evidence/eyJhbGciOi.secret.sig":  "/evidence/:token",
+		"/readyz":                          "/readyz",
+		"/some/long/path/that/is/not/ours": "unmatched",
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "http://x"+path, nil)
+		if got := routeOf(r); got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+}
