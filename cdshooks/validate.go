@@ -2,14 +2,24 @@ package cdshooks
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
+
+// jsonOptions decode hook and feedback bodies with the same v2 decoder that
+// reads FHIR content (one fast pass; see docs/performance.md). Duplicate
+// names are left to the FHIR layer, which skips the one entry that has them
+// rather than refusing the whole call; invalid UTF-8 is replaced, as
+// encoding/json did.
+var jsonOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
 // Error is an error with the HTTP status the protocol gives it. Handlers
 // answer it as {"error": Message}; anything else is a 500.
@@ -101,7 +111,7 @@ func DecodeRequest(body []byte, hook string) (*Request, *HookContext, error) {
 	if firstByte(req.Context) != '{' {
 		return nil, nil, fieldErr("context", "must be an object")
 	}
-	if err := json.Unmarshal(req.Context, &hc); err != nil {
+	if err := json.Unmarshal(req.Context, &hc, jsonOptions); err != nil {
 		return nil, nil, jsonFieldErr("context", err)
 	}
 	if err := validateContext(hook, &hc); err != nil {
@@ -140,7 +150,7 @@ func validateContext(hook string, hc *HookContext) error {
 				} `json:"resource"`
 			} `json:"entry"`
 		}
-		if err := json.Unmarshal(hc.DraftOrders, &b); err != nil {
+		if err := json.Unmarshal(hc.DraftOrders, &b, jsonOptions); err != nil {
 			return jsonFieldErr("context.draftOrders", err)
 		}
 		if b.ResourceType != "Bundle" {
@@ -213,39 +223,74 @@ func DecodeFeedback(body []byte) (*FeedbackRequest, error) {
 
 func decodeObject(body []byte, v any) error {
 	if firstByte(body) != '{' {
-		if !json.Valid(body) {
+		if !jsontext.Value(body).IsValid(jsonOptions) {
 			return fieldErr("body", "not valid JSON")
 		}
 		return fieldErr("body", "must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(body, v, jsonOptions); err != nil {
 		return jsonFieldErr("body", err)
-	}
-	if dec.More() {
-		return fieldErr("body", "trailing data after the JSON object")
 	}
 	return nil
 }
 
-// jsonFieldErr turns encoding/json's errors into a FieldError naming the
+// jsonFieldErr turns the decoder's errors into a FieldError naming the
 // field, without echoing the offending value back.
 func jsonFieldErr(where string, err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		f := te.Field
-		if f == "" {
+	var se *json.SemanticError
+	if errors.As(err, &se) && se.GoType != nil && se.JSONKind != 0 {
+		f := fieldPath(se.JSONPointer)
+		switch {
+		case f == "":
 			f = where
-		} else if where != "body" {
+		case where != "body":
 			f = where + "." + f
 		}
-		return fieldErr(f, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		return fieldErr(f, "must be %s, not %s", jsonKind(se.GoType.Kind().String()), kindName(se.JSONKind))
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fieldErr(where, "not valid JSON (at byte %d)", se.Offset)
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		if errors.Is(err, jsontext.ErrDuplicateName) {
+			return fieldErr(where, "not valid JSON (duplicate name at byte %d)", syn.ByteOffset)
+		}
+		return fieldErr(where, "not valid JSON (at byte %d)", syn.ByteOffset)
 	}
 	return fieldErr(where, "not valid JSON")
+}
+
+// fieldPath writes a JSON pointer the way the messages name fields:
+// /context/selections/0 -> context.selections[0].
+func fieldPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return "unknown"
 }
 
 func jsonKind(k string) string {

@@ -1,17 +1,24 @@
 package fhir
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // Searchset wraps resources in a searchset Bundle, as a server or a CDS
-// client's prefetch would send them.
+// client's prefetch would send them: resourceType, type and total ahead of
+// the entries, in the order FHIR servers write them.
 func Searchset(resources []json.RawMessage) []byte {
-	entries := make([]any, 0, len(resources))
-	for _, r := range resources {
-		entries = append(entries, map[string]any{"resource": r, "search": map[string]any{"mode": "match"}})
+	b := []byte(`{"resourceType":"Bundle","type":"searchset","total":` + strconv.Itoa(len(resources)) + `,"entry":[`)
+	for i, r := range resources {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"resource":`...)
+		b = append(b, r...)
+		b = append(b, `,"search":{"mode":"match"}}`...)
 	}
-	// Marshalling maps of raw JSON cannot fail.
-	b, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(resources), "entry": entries})
-	return b
+	return append(b, "]}"...)
 }
 
 // Prefetch builds a hook's prefetch object from resources by type: the

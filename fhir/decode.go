@@ -2,12 +2,17 @@ package fhir
 
 import (
 	"bytes"
-	"encoding/json"
+	"cmp"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"slices"
 	"strings"
 
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
@@ -17,34 +22,35 @@ type Page struct {
 	Entries int
 }
 
-type rawBundle struct {
-	ResourceType string `json:"resourceType"`
-	Type         string `json:"type"`
-	Link         []struct {
-		Relation string `json:"relation"`
-		URL      string `json:"url"`
-	} `json:"link"`
-	Entry []struct {
-		Resource json.RawMessage `json:"resource"`
-		Search   *struct {
-			Mode string `json:"mode"`
-		} `json:"search"`
-	} `json:"entry"`
-}
-
-type peek struct {
-	ResourceType string  `json:"resourceType"`
-	ID           string  `json:"id"`
-	Status       *string `json:"status"`
-}
-
-// statusRequired lists the types whose R4 status is 1..1. samply reads a
-// missing status as the enum's zero value (e.g. "registered"), which would
-// silently change meaning, so such entries are skipped instead.
-var statusRequired = map[string]bool{
-	"Observation": true, "DiagnosticReport": true, "Encounter": true,
-	"ServiceRequest": true, "Procedure": true,
-}
+// decodeOptions are the JSON options for FHIR content. The v2 decoder
+// (go-json-experiment, the mirror of Go 1.27's encoding/json/v2) reads a
+// Bundle in one streaming pass and decodes each entry straight into samply's
+// types, at about twice the speed of encoding/json (docs/performance.md).
+// Member names match case-sensitively, as FHIR JSON requires. As with
+// encoding/json, a name given twice takes its last value (checking would
+// cost a set per object, and one bad entry could then break the stream of
+// the whole Bundle) and invalid UTF-8 is replaced.
+var decodeOptions = json.JoinOptions(
+	jsontext.AllowInvalidUTF8(true),
+	jsontext.AllowDuplicateNames(true),
+	// samply holds decimals as encoding/json's Number, which v2 sees as a
+	// plain string: keep the literal exactly as sent (a decimal's precision
+	// matters to the range check).
+	json.WithUnmarshalers(json.UnmarshalFromFunc(func(dec *jsontext.Decoder, n *stdjson.Number) error {
+		if k := dec.PeekKind(); k != '0' {
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+			return fmt.Errorf("JSON %s where a number expected", k)
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		*n = stdjson.Number(v)
+		return nil
+	})),
+)
 
 // AddJSON decodes one prefetch value or search page into the history: a
 // searchset/collection Bundle entry by entry, or a bare resource. A bad
@@ -55,134 +61,529 @@ func (h *History) AddJSON(key string, origin Origin, data []byte) (Page, error) 
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		return Page{}, nil
 	}
-	// One pass reads a Bundle's links and entries, or tells a bare
-	// resource (whose own fields it ignores).
-	var b rawBundle
-	if err := json.Unmarshal(data, &b); err != nil {
-		return Page{}, fmt.Errorf("%s: not a FHIR resource or Bundle: %w", key, err)
+	typ, err := resourceType(data)
+	if err != nil {
+		return Page{}, fmt.Errorf("%s: not a FHIR resource or Bundle: %w", key, plainError(err))
 	}
-	if b.ResourceType == "" {
+	if typ == "" {
 		return Page{}, fmt.Errorf("%s: not a FHIR resource (no resourceType)", key)
 	}
-	h.Sources[key] = origin
-	if b.ResourceType != "Bundle" {
-		h.addResource(key, 0, data)
+	if typ != "Bundle" {
+		if !jsontext.Value(data).IsValid(decodeOptions) {
+			return Page{}, fmt.Errorf("%s: not a FHIR resource: malformed JSON", key)
+		}
+		h.Sources[key] = origin
+		h.addResource(key, 0, data, "")
 		return Page{Entries: 1}, nil
 	}
+	pg, err := h.addBundle(key, data)
+	if err != nil {
+		return Page{}, fmt.Errorf("%s: not a FHIR Bundle: %w", key, plainError(err))
+	}
+	h.Sources[key] = origin
+	return pg, nil
+}
+
+// addBundle streams one Bundle: its links and its entries, each entry's
+// resource decoded as soon as it is read. Nothing is copied in between.
+func (h *History) addBundle(key string, data []byte) (Page, error) {
 	var pg Page
-	for _, l := range b.Link {
-		if l.Relation == "next" {
-			pg.Next = l.URL
+	want := typeOfKey(key)
+	entries := false
+	dec := jsontext.NewDecoder(bytes.NewBuffer(data), decodeOptions)
+	if _, err := dec.ReadToken(); err != nil { // '{', checked by resourceType
+		return pg, err
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return pg, err
+		}
+		switch name.String() {
+		case "link":
+			var links []struct {
+				Relation string `json:"relation"`
+				URL      string `json:"url"`
+			}
+			if err := json.UnmarshalDecode(dec, &links, decodeOptions); err != nil {
+				return pg, errors.New("link: must be an array of links")
+			}
+			for _, l := range links {
+				if l.Relation == "next" {
+					pg.Next = l.URL
+				}
+			}
+		case "total":
+			var total int
+			if err := json.UnmarshalDecode(dec, &total); err == nil && !entries {
+				// Room for the whole part at once instead of growing a list
+				// of large structs step by step; a total larger than the
+				// bytes could hold is not believed.
+				h.reserve(want, min(total, len(data)/64))
+			}
+		case "entry":
+			entries = true
+			if err := h.addEntries(key, dec, want, &pg); err != nil {
+				return pg, err
+			}
+		default:
+			if err := dec.SkipValue(); err != nil {
+				return pg, err
+			}
 		}
 	}
-	for i, e := range b.Entry {
-		if e.Search != nil && e.Search.Mode == "outcome" {
-			continue
-		}
-		pg.Entries++
-		h.addResource(key, i, e.Resource)
+	if _, err := dec.ReadToken(); err != nil {
+		return pg, err
+	}
+	if _, err := dec.ReadToken(); err == nil {
+		return pg, errors.New("trailing data after the Bundle")
 	}
 	return pg, nil
+}
+
+func (h *History) addEntries(key string, dec *jsontext.Decoder, want string, pg *Page) error {
+	if k := dec.PeekKind(); k != '[' {
+		return fmt.Errorf("entry: JSON %s where an array expected", k)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		if k := dec.PeekKind(); k != '{' {
+			if k == 0 {
+				_, err := dec.ReadToken()
+				return err
+			}
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+			h.skip(key, i, "", "", "entry has no FHIR resource")
+			pg.Entries++
+			continue
+		}
+		dec.ReadToken()
+		found := false
+		for dec.PeekKind() != '}' {
+			name, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			if name.String() != "resource" {
+				if err := dec.SkipValue(); err != nil {
+					return err
+				}
+				continue
+			}
+			found = true
+			counted, err := h.addStreamed(key, i, dec, want)
+			if err != nil {
+				return err
+			}
+			if counted {
+				pg.Entries++
+			}
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		if !found {
+			h.skip(key, i, "", "", "entry has no FHIR resource")
+			pg.Entries++
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// addStreamed decodes the resource the decoder is at. One that names its
+// type first, as servers write them, is decoded straight from the stream in
+// a single pass; any other is read whole first and handled by addResource.
+// Only a syntax error, which leaves the stream unreadable, is returned.
+func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want string) (bool, error) {
+	typ := firstType(bytes.TrimLeft(dec.UnreadBuffer(), " \t\r\n:"))
+	decode, ok := decoders[typ]
+	if !ok {
+		// The value aliases the decoder's buffer until its next read,
+		// which comes after addResource has copied what it keeps.
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return false, err
+		}
+		return h.addResource(key, i, raw, want), nil
+	}
+	var fatal error
+	d := decode(h, func(v any) error {
+		depth, off := dec.StackDepth(), dec.InputOffset()
+		err := json.UnmarshalDecode(dec, v, decodeOptions)
+		if err != nil {
+			fatal = resync(dec, depth, off)
+		}
+		return err
+	})
+	if fatal != nil {
+		d.undo()
+		return false, fatal
+	}
+	if d.err == nil && d.typ != typ {
+		d.err = errors.New("resourceType given twice")
+	}
+	h.keep(key, i, typ, d)
+	return true, nil
+}
+
+// resync moves the decoder past the value a failed unmarshal started on,
+// back to the depth it began at, so the next entry can be read.
+func resync(dec *jsontext.Decoder, depth int, off int64) error {
+	if dec.StackDepth() == depth && dec.InputOffset() == off {
+		return dec.SkipValue() // nothing of it was read
+	}
+	for dec.StackDepth() > depth {
+		switch dec.PeekKind() {
+		case '}', ']':
+			if _, err := dec.ReadToken(); err != nil {
+				return err
+			}
+		case 0:
+			_, err := dec.ReadToken()
+			return cmp.Or(err, io.ErrUnexpectedEOF)
+		default:
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// typeOfKey is the resource type a part of the history holds, "" for a key
+// Balint does not know.
+func typeOfKey(key string) string {
+	for _, k := range Kinds {
+		if k.Key == key {
+			return k.ResourceType
+		}
+	}
+	return ""
+}
+
+func (h *History) reserve(typ string, n int) {
+	if n <= 0 {
+		return
+	}
+	switch typ {
+	case "Observation":
+		h.Observations = slices.Grow(h.Observations, n)
+	case "DiagnosticReport":
+		h.DiagnosticReports = slices.Grow(h.DiagnosticReports, n)
+	case "Encounter":
+		h.Encounters = slices.Grow(h.Encounters, n)
+	case "ServiceRequest":
+		h.ServiceRequests = slices.Grow(h.ServiceRequests, n)
+	case "Condition":
+		h.Conditions = slices.Grow(h.Conditions, n)
+	case "Procedure":
+		h.Procedures = slices.Grow(h.Procedures, n)
+	}
+}
+
+// firstType is the resourceType of a compact JSON object that names it
+// first, as FHIR servers write it; "" otherwise.
+func firstType(data []byte) string {
+	const prefix = `{"resourceType":"`
+	if bytes.HasPrefix(data, []byte(prefix)) {
+		rest := data[len(prefix):]
+		if end := bytes.IndexByte(rest, '"'); end > 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			return string(rest[:end])
+		}
+	}
+	return ""
+}
+
+// resourceType reads the resourceType of a JSON object wherever it is, at
+// the cost of a scan of the top level.
+func resourceType(data []byte) (string, error) {
+	if t := firstType(data); t != "" {
+		return t, nil
+	}
+	dec := jsontext.NewDecoder(bytes.NewBuffer(data), decodeOptions)
+	if k := dec.PeekKind(); k != '{' {
+		if k == 0 {
+			_, err := dec.ReadToken()
+			return "", err
+		}
+		return "", fmt.Errorf("JSON %s where an object expected", k)
+	}
+	dec.ReadToken()
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return "", err
+		}
+		if name.String() == "resourceType" {
+			v, err := dec.ReadToken()
+			if err != nil || v.Kind() != '"' {
+				return "", errors.New("resourceType: must be a string")
+			}
+			return v.String(), nil
+		}
+		if err := dec.SkipValue(); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 func (h *History) skip(key string, i int, typ, id, reason string) {
 	h.Skipped = append(h.Skipped, Skipped{Key: key, Index: i, ResourceType: typ, ID: id, Reason: reason})
 }
 
-func (h *History) addResource(key string, i int, raw json.RawMessage) {
-	var p peek
-	if err := json.Unmarshal(raw, &p); err != nil || p.ResourceType == "" {
-		h.skip(key, i, "", "", "entry has no FHIR resource")
-		return
-	}
-	if statusRequired[p.ResourceType] && (p.Status == nil || *p.Status == "") {
-		h.skip(key, i, p.ResourceType, p.ID, "status missing")
-		return
-	}
-	if p.Status != nil && *p.Status == "entered-in-error" {
-		h.EnteredInError++
-		return
-	}
-	ref := p.ResourceType + "/" + p.ID
-	if p.ID != "" && h.seen[ref] {
-		return
-	}
-	var err error
-	switch p.ResourceType {
-	case "Patient":
-		var r fhir.Patient
-		if r, err = fhir.UnmarshalPatient(raw); err == nil {
-			h.Patient = &r
-		}
-	case "Observation":
-		var r fhir.Observation
-		if r, err = fhir.UnmarshalObservation(raw); err == nil {
-			h.Observations = append(h.Observations, r)
-		}
-	case "DiagnosticReport":
-		var r fhir.DiagnosticReport
-		if r, err = fhir.UnmarshalDiagnosticReport(raw); err == nil {
-			h.DiagnosticReports = append(h.DiagnosticReports, r)
-		}
-	case "Encounter":
-		var r fhir.Encounter
-		if r, err = fhir.UnmarshalEncounter(raw); err == nil {
-			h.Encounters = append(h.Encounters, r)
-		}
-	case "ServiceRequest":
-		var r fhir.ServiceRequest
-		if r, err = fhir.UnmarshalServiceRequest(raw); err == nil {
-			h.ServiceRequests = append(h.ServiceRequests, r)
-		}
-	case "Condition":
-		var r fhir.Condition
-		if r, err = fhir.UnmarshalCondition(raw); err == nil {
-			if isEnteredInError(r.VerificationStatus) {
-				h.EnteredInError++
-				return
-			}
-			h.Conditions = append(h.Conditions, r)
-		}
-	case "Procedure":
-		var r fhir.Procedure
-		if r, err = fhir.UnmarshalProcedure(raw); err == nil {
-			h.Procedures = append(h.Procedures, r)
-		}
-	default:
-		h.skip(key, i, p.ResourceType, p.ID, "resource type not used by the rule")
-		return
-	}
-	if err != nil {
-		h.skip(key, i, p.ResourceType, p.ID, safeReason(p.ResourceType, err))
-		return
-	}
-	if p.ID != "" {
-		h.seen[ref] = true
-	}
+// noStatus marks a status the JSON did not set: samply's enums start at 0,
+// which is a real code (e.g. "registered"), so a missing 1..1 status would
+// otherwise change meaning silently.
+const noStatus = -1
+
+// decoded is what addResource needs of one decoded resource.
+type decoded struct {
+	typ    string  // the resourceType the JSON named, "" if none was read
+	id     *string //
+	status string  // its FHIR code; "" when missing, "-" for types without one
+	undo   func()  // takes the resource back off the history
+	err    error
 }
+
+// decoders decode one resource of their type in place at the end of its
+// list, reading its resourceType in the same pass.
+var decoders = map[string]func(h *History, unmarshal func(any) error) decoded{
+	"Patient": func(h *History, unmarshal func(any) error) decoded {
+		r := new(fhir.Patient)
+		w := typed[plainPatient]{R: (*plainPatient)(r)}
+		err := unmarshal(&w)
+		old := h.Patient
+		h.Patient = r
+		return decoded{w.ResourceType, r.Id, "-", func() { h.Patient = old }, err}
+	},
+	"Observation": func(h *History, unmarshal func(any) error) decoded {
+		r, typ, undo, err := decodeInto(unmarshal, &h.Observations, fhir.Observation{Status: noStatus}, func(r *fhir.Observation) *plainObservation { return (*plainObservation)(r) })
+		return decoded{typ, r.Id, code(r.Status), undo, err}
+	},
+	"DiagnosticReport": func(h *History, unmarshal func(any) error) decoded {
+		r, typ, undo, err := decodeInto(unmarshal, &h.DiagnosticReports, fhir.DiagnosticReport{Status: noStatus}, func(r *fhir.DiagnosticReport) *plainDiagnosticReport { return (*plainDiagnosticReport)(r) })
+		return decoded{typ, r.Id, code(r.Status), undo, err}
+	},
+	"Encounter": func(h *History, unmarshal func(any) error) decoded {
+		r, typ, undo, err := decodeInto(unmarshal, &h.Encounters, fhir.Encounter{Status: noStatus}, func(r *fhir.Encounter) *plainEncounter { return (*plainEncounter)(r) })
+		return decoded{typ, r.Id, code(r.Status), undo, err}
+	},
+	"ServiceRequest": func(h *History, unmarshal func(any) error) decoded {
+		r, typ, undo, err := decodeInto(unmarshal, &h.ServiceRequests, fhir.ServiceRequest{Status: noStatus}, func(r *fhir.ServiceRequest) *plainServiceRequest { return (*plainServiceRequest)(r) })
+		return decoded{typ, r.Id, code(r.Status), undo, err}
+	},
+	"Procedure": func(h *History, unmarshal func(any) error) decoded {
+		r, typ, undo, err := decodeInto(unmarshal, &h.Procedures, fhir.Procedure{Status: noStatus}, func(r *fhir.Procedure) *plainProcedure { return (*plainProcedure)(r) })
+		return decoded{typ, r.Id, code(r.Status), undo, err}
+	},
+	"Condition": func(h *History, unmarshal func(any) error) decoded {
+		r, typ, undo, err := decodeInto(unmarshal, &h.Conditions, fhir.Condition{}, func(r *fhir.Condition) *plainCondition { return (*plainCondition)(r) })
+		st := "-"
+		if isEnteredInError(r.VerificationStatus) {
+			st = "entered-in-error"
+		}
+		return decoded{typ, r.Id, st, undo, err}
+	},
+}
+
+// typed reads a resource and its resourceType (which samply's structs
+// lack) in one pass. P is a samply type without its methods: the decoder
+// embeds only plain structs.
+type typed[P any] struct {
+	ResourceType string `json:"resourceType"`
+	R            *P     `json:",embed"`
+}
+
+type (
+	plainPatient          fhir.Patient
+	plainObservation      fhir.Observation
+	plainDiagnosticReport fhir.DiagnosticReport
+	plainEncounter        fhir.Encounter
+	plainServiceRequest   fhir.ServiceRequest
+	plainProcedure        fhir.Procedure
+	plainCondition        fhir.Condition
+)
+
+// decodeInto decodes raw into a new last element of list, and returns it
+// with the resourceType read and the way to take it back off.
+func decodeInto[T, P any](unmarshal func(any) error, list *[]T, init T, plain func(*T) *P) (*T, string, func(), error) {
+	if len(*list) == cap(*list) {
+		// Double: append grows large slices by a quarter, copying these
+		// large structs over and over.
+		*list = slices.Grow(*list, max(len(*list), 16))
+	}
+	*list = append(*list, init)
+	n := len(*list)
+	r := &(*list)[n-1]
+	w := typed[P]{R: plain(r)}
+	err := unmarshal(&w)
+	return r, w.ResourceType, func() {
+		var zero T
+		(*list)[n-1] = zero // let go of what it points to
+		*list = (*list)[:n-1]
+	}, err
+}
+
+// addResource decodes one resource into the history and reports whether it
+// counts as an entry (an OperationOutcome of a search does not). want is
+// the type the part holds (from its key), tried first: the resource is then
+// read in a single pass, and only one of another type costs a second.
+func (h *History) addResource(key string, i int, raw []byte, want string) bool {
+	typ := firstType(raw)
+	if typ == "" {
+		typ = want
+	}
+	if typ == "" {
+		var err error
+		if typ, err = resourceType(raw); err != nil || typ == "" {
+			h.skip(key, i, "", "", "entry has no FHIR resource")
+			return true
+		}
+	}
+	for range 2 {
+		if typ == "OperationOutcome" {
+			// A search's warnings, not part of the history.
+			return false
+		}
+		dec, ok := decoders[typ]
+		if !ok {
+			h.skip(key, i, typ, idOf(raw), "resource type not used by the rule")
+			return true
+		}
+		d := dec(h, func(v any) error { return json.Unmarshal(raw, v, decodeOptions) })
+		if d.typ != typ {
+			// Perhaps not the type guessed; find out which it is.
+			actual := d.typ
+			if d.err != nil || actual == "" {
+				actual, _ = resourceType(raw)
+			}
+			if actual != typ {
+				d.undo()
+				if actual == "" {
+					h.skip(key, i, "", "", "entry has no FHIR resource")
+					return true
+				}
+				typ = actual
+				continue
+			}
+		}
+		h.keep(key, i, typ, d)
+		return true
+	}
+	return true
+}
+
+// keep keeps a decoded resource or takes it back off, recording why.
+func (h *History) keep(key string, i int, typ string, d decoded) {
+	var id string
+	if d.id != nil {
+		id = *d.id
+	}
+	ref := typ + "/" + id
+	switch {
+	case d.err != nil:
+		h.skip(key, i, typ, id, safeReason(typ, d.err))
+	case d.status == "":
+		h.skip(key, i, typ, id, "status missing")
+	case d.status == "entered-in-error":
+		h.EnteredInError++
+	case id != "" && h.seen[ref]:
+		// The same resource twice (pages overlapping, or prefetch and
+		// server both): kept once.
+	default:
+		if id != "" {
+			h.seen[ref] = true
+		}
+		return
+	}
+	d.undo()
+}
+
+// code is a samply status as its FHIR code, "" when it was not set.
+func code[T interface {
+	~int
+	Code() string
+}](v T) string {
+	if v == noStatus {
+		return ""
+	}
+	return v.Code()
+}
+
+// idOf reads only the id of a resource whose type Balint does not decode.
+func idOf(raw []byte) string {
+	var p struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(raw, &p, decodeOptions)
+	return p.ID
+}
+
+// entryPointer is where a resource sits in a streamed Bundle; reasons
+// name fields from the resource down.
+var entryPointer = regexp.MustCompile(`^/entry/\d+/resource`)
 
 var unknownCode = regexp.MustCompile(`^unknown (\w+) code`)
 
 // safeReason describes a decode error by field, type and code system only:
-// the messages of encoding/json and samply may quote the offending value,
-// which is patient data.
+// decoder messages may quote the offending value, which is patient data.
 func safeReason(typ string, err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("%s.%s: JSON %s where %s expected", typ, te.Field, te.Value, te.Type)
-	}
-	var se *json.SyntaxError
+	var se *json.SemanticError
 	if errors.As(err, &se) {
+		at := typ + entryPointer.ReplaceAllString(string(se.JSONPointer), "")
+		if se.Err != nil {
+			if m := unknownCode.FindStringSubmatch(se.Err.Error()); m != nil {
+				return at + ": unknown " + m[1] + " code"
+			}
+			if strings.HasPrefix(se.Err.Error(), "JSON ") && strings.HasSuffix(se.Err.Error(), " expected") {
+				return at + ": " + se.Err.Error()
+			}
+		}
+		if se.GoType != nil && se.JSONKind != 0 {
+			return fmt.Sprintf("%s: JSON %s where %s expected", at, se.JSONKind, goKind(se.GoType.Kind().String()))
+		}
+		return "not a valid R4 " + typ + " at " + at
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
 		return "malformed JSON"
 	}
-	msg := err.Error()
-	if m := unknownCode.FindStringSubmatch(msg); m != nil {
-		return "unknown " + m[1] + " code"
-	}
-	if strings.Contains(msg, "invalid number literal") {
-		return typ + ": invalid number literal"
-	}
 	return "not a valid R4 " + typ
+}
+
+// plainError keeps a syntax error's position and drops its text, which may
+// quote the input.
+func plainError(err error) error {
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		return fmt.Errorf("malformed JSON at byte %d", syn.ByteOffset)
+	}
+	var se *json.SemanticError
+	if errors.As(err, &se) {
+		return fmt.Errorf("unexpected JSON at %s", se.JSONPointer)
+	}
+	return err
+}
+
+func goKind(k string) string {
+	switch k {
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "int", "int64", "float64", "uint", "uint64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	default:
+		return "a " + k
+	}
 }
 
 func isEnteredInError(cc *fhir.CodeableConcept) bool {

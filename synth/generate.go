@@ -123,14 +123,15 @@ func (g *gen) add(typ string, r map[string]any) string {
 	if typ != "Patient" {
 		id = g.uuid()
 	}
-	r["resourceType"] = typ
 	r["id"] = id
 	if typ != "Patient" {
 		r["subject"] = ref("Patient", g.pid)
 	}
 	// Only maps of strings, finite numbers and slices are marshalled here,
-	// which cannot fail.
+	// which cannot fail. resourceType goes first, as FHIR servers write it
+	// (the rest in key order).
 	b, _ := json.Marshal(r)
+	b = append([]byte(`{"resourceType":"`+typ+`",`), b[1:]...)
 	g.rec.Resources = append(g.rec.Resources, Resource{Type: typ, ID: id, JSON: b})
 	return id
 }
