@@ -58,17 +58,21 @@ type Config struct {
 	PublicDiscovery bool
 	HookTimeout     time.Duration
 	FHIRBudget      time.Duration
-	EvidenceTTL     time.Duration
-	SMARTLaunchURL  string
-	BodyLimit       string
-	CORSOrigins     []string
-	RateLimit       float64
-	RateBurst       int
-	TrustedProxies  []*net.IPNet
-	Backends        []Backend
-	Limits          client.Limits
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// FHIRCacheTTL and FHIRCacheMB bound the reuse of fetched pages
+	// (client.Cache); a zero TTL disables it.
+	FHIRCacheTTL   time.Duration
+	FHIRCacheMB    int
+	EvidenceTTL    time.Duration
+	SMARTLaunchURL string
+	BodyLimit      string
+	CORSOrigins    []string
+	RateLimit      float64
+	RateBurst      int
+	TrustedProxies []*net.IPNet
+	Backends       []Backend
+	Limits         client.Limits
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Defaults returns the configuration with no environment set.
@@ -80,6 +84,8 @@ func Defaults() Config {
 		Algorithms:      []string{"ES384", "RS384"},
 		HookTimeout:     5 * time.Second,
 		FHIRBudget:      4 * time.Second,
+		FHIRCacheTTL:    5 * time.Minute,
+		FHIRCacheMB:     256,
 		EvidenceTTL:     10 * time.Minute,
 		BodyLimit:       "16M",
 		RateLimit:       50,
@@ -171,6 +177,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		loader.Backend[client.BaseKey(b.FHIRServer)] = &client.BackendServices{HTTP: httpClient, TokenURL: b.TokenURL,
 			ClientID: b.ClientID, Scope: b.Scope, Key: key, KeyID: b.KeyID, Now: cfg.Now}
+	}
+	if cfg.FHIRCacheTTL > 0 && cfg.FHIRCacheMB > 0 {
+		if loader.Cache, err = client.NewCache(int64(cfg.FHIRCacheMB)<<20, cfg.FHIRCacheTTL, cfg.Now); err != nil {
+			return fail(fmt.Errorf("FHIR cache: %w", err))
+		}
+		loader.Cache.OnLookup = a.Metrics.ObserveCache
 	}
 	if cfg.Demo || cfg.Dev {
 		loader.Local = demo.New(cfg.Now)

@@ -93,4 +93,3 @@ type (
 		Prefetch map[string]floorValue `json:"prefetch"`
 	}
 )
-

@@ -3,6 +3,7 @@ package fhir
 import (
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
@@ -48,6 +49,38 @@ type History struct {
 // NewHistory returns an empty history.
 func NewHistory() *History {
 	return &History{Sources: map[string]Origin{}, seen: map[string]bool{}}
+}
+
+// Merge moves o's resources into h (o is not to be used afterwards),
+// keeping each resource once. The parts of a history are decoded apart, in
+// parallel, then merged in a fixed order.
+func (h *History) Merge(o *History) {
+	if h.Patient == nil {
+		h.Patient = o.Patient
+	}
+	h.Observations = mergeList(h, h.Observations, o.Observations, "Observation", func(r *fhir.Observation) *string { return r.Id })
+	h.DiagnosticReports = mergeList(h, h.DiagnosticReports, o.DiagnosticReports, "DiagnosticReport", func(r *fhir.DiagnosticReport) *string { return r.Id })
+	h.Encounters = mergeList(h, h.Encounters, o.Encounters, "Encounter", func(r *fhir.Encounter) *string { return r.Id })
+	h.ServiceRequests = mergeList(h, h.ServiceRequests, o.ServiceRequests, "ServiceRequest", func(r *fhir.ServiceRequest) *string { return r.Id })
+	h.Conditions = mergeList(h, h.Conditions, o.Conditions, "Condition", func(r *fhir.Condition) *string { return r.Id })
+	h.Procedures = mergeList(h, h.Procedures, o.Procedures, "Procedure", func(r *fhir.Procedure) *string { return r.Id })
+	maps.Copy(h.seen, o.seen)
+	h.Skipped = append(h.Skipped, o.Skipped...)
+	maps.Copy(h.Sources, o.Sources)
+	h.EnteredInError += o.EnteredInError
+}
+
+func mergeList[T any](h *History, dst, src []T, typ string, id func(*T) *string) []T {
+	if len(dst) == 0 {
+		return src
+	}
+	for i := range src {
+		if p := id(&src[i]); p != nil && h.seen[typ+"/"+*p] {
+			continue
+		}
+		dst = append(dst, src[i])
+	}
+	return dst
 }
 
 // Len is the number of resources held.

@@ -26,6 +26,7 @@ type Metrics struct {
 	Feedback      *prometheus.CounterVec
 	JWTRejections *prometheus.CounterVec
 	Unavailable   *prometheus.CounterVec
+	FHIRCache     *prometheus.CounterVec
 }
 
 // New creates and registers the metrics.
@@ -62,9 +63,20 @@ func New() *Metrics {
 		Unavailable: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_history_unavailable_total",
 			Help: "Hooks answered 412 because data could not be obtained, by part."}, []string{"key"}),
 	}
+	m.FHIRCache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_fhir_cache_lookups_total",
+		Help: "Lookups of FHIR searches in the session cache, by result (hit or miss)."}, []string{"result"})
 	r.MustRegister(m.Requests, m.Latency, m.FHIRLatency, m.FHIRPages, m.Decoded, m.Skipped, m.Decisions,
-		m.Reasons, m.Snoozes, m.Feedback, m.JWTRejections, m.Unavailable)
+		m.Reasons, m.Snoozes, m.Feedback, m.JWTRejections, m.Unavailable, m.FHIRCache)
 	return m
+}
+
+// ObserveCache records one lookup in the FHIR page cache.
+func (m *Metrics) ObserveCache(hit bool) {
+	if hit {
+		m.FHIRCache.WithLabelValues("hit").Inc()
+		return
+	}
+	m.FHIRCache.WithLabelValues("miss").Inc()
 }
 
 // ObserveFHIR records one FHIR page fetch.

@@ -105,9 +105,13 @@ func (e *Engine) log() *slog.Logger {
 
 // decide loads the history and evaluates the rule.
 func (e *Engine) decide(ctx context.Context, call *cdshooks.Call) (*rules.Decision, error) {
-	req := client.Request{Server: call.Request.FHIRServer, Queries: call.Queries, Prefetch: call.Request.Prefetch}
+	req := client.Request{Server: call.Request.FHIRServer, Queries: call.Queries, Prefetch: call.Request.Prefetch,
+		Issuer: call.Issuer, Patient: call.Context.PatientID}
 	if a := call.Request.FHIRAuthorization; a != nil {
 		req.Token = a.AccessToken
+		if a.ExpiresIn > 0 {
+			req.TokenExpires = e.Now().Add(time.Duration(a.ExpiresIn) * time.Second)
+		}
 	}
 	h, err := e.Loader.Load(ctx, req)
 	var ue *fhir.UnavailableError

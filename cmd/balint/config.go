@@ -37,6 +37,8 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_FHIR_PAGE_SIZE", "200", "_count sent on FHIR searches"},
 	{"BALINT_FHIR_MAX_PAGES", "100", "most pages followed for one query"},
 	{"BALINT_FHIR_MAX_RESOURCES", "15000", "most resources accepted for one history"},
+	{"BALINT_FHIR_CACHE_TTL", "5m", "how long pages fetched from a FHIR server are reused by later hooks with the same issuer, server, patient and access token (never past the token's expires_in); 0 disables"},
+	{"BALINT_FHIR_CACHE_MB", "256", "memory for those pages, in MiB"},
 	{"BALINT_EVIDENCE_TTL", "10m", "how long an evidence link works"},
 	{"BALINT_SMART_LAUNCH_URL", "", "when set, the evidence link is a SMART app link to this launch URL, with the signed page URL as appContext; otherwise an absolute link"},
 	{"BALINT_BODY_LIMIT", "16M", "largest request body (413 beyond)"},
@@ -111,6 +113,12 @@ func configure(args []string, getenv func(string) string) (app.Config, string, s
 	cfg.Limits.PageSize = integer("BALINT_FHIR_PAGE_SIZE")
 	cfg.Limits.MaxPages = integer("BALINT_FHIR_MAX_PAGES")
 	cfg.Limits.MaxResources = integer("BALINT_FHIR_MAX_RESOURCES")
+	if d, err := time.ParseDuration(get("BALINT_FHIR_CACHE_TTL")); err != nil || d < 0 {
+		errs = append(errs, "BALINT_FHIR_CACHE_TTL: not a duration (e.g. 5m, or 0 to disable)")
+	} else {
+		cfg.FHIRCacheTTL = d
+	}
+	cfg.FHIRCacheMB = integer("BALINT_FHIR_CACHE_MB")
 	cfg.BodyLimit = get("BALINT_BODY_LIMIT")
 	cfg.CORSOrigins = list(get("BALINT_CORS_ORIGINS"))
 	if r, err := strconv.ParseFloat(get("BALINT_RATE_LIMIT"), 64); err != nil || r < 0 {

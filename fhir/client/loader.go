@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -24,6 +25,10 @@ type Request struct {
 	// Prefetch is what the CDS client prefetched; a missing or null key is
 	// fetched from Server.
 	Prefetch map[string]json.RawMessage
+	// Issuer, Patient and TokenExpires scope reuse of fetched pages
+	// (see Cache).
+	Issuer, Patient string
+	TokenExpires    time.Time
 }
 
 // TokenSource supplies a bearer token for a server when the hook sent
@@ -47,6 +52,8 @@ type Loader struct {
 	Local Searcher
 	// Observe is passed to every HTTPSearcher.
 	Observe func(resourceType string, d time.Duration, err error)
+	// Cache, if set, keeps fetched pages for the next hooks of a session.
+	Cache *Cache
 }
 
 // Load returns the patient's history. Any part that cannot be had is an
@@ -76,20 +83,52 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 		ctx, cancel = context.WithTimeout(ctx, l.Budget)
 		defer cancel()
 	}
-	pages := make([][][]byte, len(missing))
+	// Each part is fetched and decoded in its own goroutine, so decoding
+	// one page overlaps the server's work on the others.
+	scope := Scope{Issuer: r.Issuer, Server: r.Server, Patient: r.Patient, Token: r.Token, TokenExpires: r.TokenExpires}
+	parts := make([]*fhir.History, len(missing))
+	var total atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for i, k := range missing {
 		q, ok := r.Queries[k.Key]
 		if !ok {
 			return nil, &fhir.UnavailableError{Key: k.Key, Reason: "no query for this part"}
 		}
+		part := fhir.NewHistory()
+		parts[i] = part
 		g.Go(func() error {
-			err := src.Search(gctx, q, func(b []byte) error {
-				pages[i] = append(pages[i], b)
+			add := func(b []byte) error {
+				pg, err := part.AddJSON(k.Key, origin, b)
+				if err != nil {
+					return &fhir.UnavailableError{Key: k.Key, Reason: "response is not a FHIR Bundle", Err: err}
+				}
+				if max := l.Limits.MaxResources; max > 0 && total.Add(int64(pg.Entries)) > int64(max) {
+					return &fhir.UnavailableError{Key: k.Key, Reason: fmt.Sprintf("history larger than %d resources", max)}
+				}
 				return nil
+			}
+			if pages, ok := l.Cache.get(scope, q); ok {
+				for _, b := range pages {
+					if err := add(b); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			var pages [][]byte
+			err := src.Search(gctx, q, func(b []byte) error {
+				pages = append(pages, b)
+				return add(b)
 			})
+			var ue *fhir.UnavailableError
+			if errors.As(err, &ue) {
+				return err
+			}
 			if err != nil {
 				return &fhir.UnavailableError{Key: k.Key, Reason: reason(err, gctx), Err: err}
+			}
+			if origin == fhir.FromServer {
+				l.Cache.put(scope, q, pages)
 			}
 			return nil
 		})
@@ -97,18 +136,8 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	total := 0
-	for i, k := range missing {
-		for _, b := range pages[i] {
-			pg, err := h.AddJSON(k.Key, origin, b)
-			if err != nil {
-				return nil, &fhir.UnavailableError{Key: k.Key, Reason: "response is not a FHIR Bundle", Err: err}
-			}
-			total += pg.Entries
-			if max := l.Limits.MaxResources; max > 0 && total > max {
-				return nil, &fhir.UnavailableError{Key: k.Key, Reason: fmt.Sprintf("history larger than %d resources", max)}
-			}
-		}
+	for _, p := range parts {
+		h.Merge(p)
 	}
 	return h, nil
 }
