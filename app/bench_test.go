@@ -7,13 +7,22 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"runtime/debug"
+	rtmetrics "runtime/metrics"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/fhir/client"
+	"github.com/balint-health/balint/rules"
 	"github.com/balint-health/balint/services"
 	"github.com/balint-health/balint/synth"
+	"github.com/balint-health/balint/testing/fhirserver"
+	"github.com/balint-health/balint/testing/floor"
 )
 
 // benchSizes are the padded Observations of the benchmark histories: about
@@ -46,7 +55,7 @@ func eachSize(b *testing.B, run func(b *testing.B, body []byte, obs int)) {
 func BenchmarkDecodeFloor(b *testing.B) {
 	eachSize(b, func(b *testing.B, body []byte, obs int) {
 		for b.Loop() {
-			var h floorHook
+			var h floor.Hook
 			if err := json.Unmarshal(body, &h); err != nil || len(h.Prefetch["observations"].Entry) < obs {
 				b.Fatal(err)
 			}
@@ -89,4 +98,104 @@ func BenchmarkHook(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHookPeakHeap is the most heap one patient-view call holds at
+// once, against the size of its JSON, sampled every 100 µs with the
+// collector set to run at 10 % growth so that the heap tracks what is live.
+func BenchmarkHookPeakHeap(b *testing.B) {
+	in := start(b, nil)
+	eachSize(b, func(b *testing.B, body []byte, obs int) {
+		var worst uint64
+		for b.Loop() {
+			peak := peakHeap(func() {
+				req := httptest.NewRequest(http.MethodPost, "/cds-services/"+services.ReviewID, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				in.Handler.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("%d %.200s", w.Code, w.Body.Bytes())
+				}
+			})
+			worst = max(worst, peak)
+		}
+		b.ReportMetric(float64(worst)/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(worst)/float64(len(body)), "peak/json")
+	})
+}
+
+func peakHeap(run func()) uint64 {
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	sample := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { rtmetrics.Read(sample); return sample[0].Value.Uint64() }
+	base := read()
+	var peak atomic.Uint64
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(100 * time.Microsecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	run()
+	close(done)
+	<-stopped
+	return max(peak.Load(), base) - base
+}
+
+// BenchmarkFHIRFallback is a patient-view call with nothing prefetched
+// against the real test FHIR server, beside each of the queries it runs,
+// run alone one after another: the target is the hook within 1.2x the
+// slowest of them.
+func BenchmarkFHIRFallback(b *testing.B) {
+	s := fhirserver.Start(b)
+	// The test server takes seconds over a 5,000-resource history; the
+	// ratio, not the service's deadlines, is measured here.
+	in := start(b, func(c *Config) { c.HookTimeout, c.FHIRBudget = time.Minute, time.Minute })
+	policy := rules.DefaultPolicy()
+	for _, obs := range []int{150, 2500} {
+		// Padding inside a year, so that the dated queries return all of it.
+		rec := synth.Generate(synth.Options{Seed: 5, Now: testNow, Pattern: true, Observations: obs, PadDays: 365})
+		s.Load(b, rec)
+		since := services.Since(policy, testNow)
+		body := patientView(rec.PatientID, `,"fhirServer":"`+s.URL+`"`)
+		b.Run(fmt.Sprintf("resources=%d", len(rec.Resources)), func(b *testing.B) {
+			var slowest, sum, hook time.Duration
+			for b.Loop() {
+				var worst time.Duration
+				for _, tmpl := range services.Prefetch {
+					q := strings.NewReplacer("{{context.patientId}}", rec.PatientID, "{{balint.since}}", since).Replace(tmpl)
+					srch := &client.HTTPSearcher{HTTP: http.DefaultClient, Base: s.URL, Limits: client.DefaultLimits}
+					t0 := time.Now()
+					if err := srch.Search(context.Background(), q, func([]byte) error { return nil }); err != nil {
+						b.Fatal(err)
+					}
+					d := time.Since(t0)
+					worst, sum = max(worst, d), sum+d
+				}
+				slowest += worst
+				t0 := time.Now()
+				r := in.hook(b, services.ReviewID, body)
+				hook += time.Since(t0)
+				if r.Status != 200 || !bytes.Contains(r.Body, []byte(`"summary"`)) {
+					b.Fatalf("%d %.300s", r.Status, r.Body)
+				}
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(slowest.Milliseconds())/n, "slowest-query-ms")
+			b.ReportMetric(float64(sum.Milliseconds())/n, "all-queries-ms")
+			b.ReportMetric(float64(hook.Milliseconds())/n, "hook-ms")
+			b.ReportMetric(float64(hook)/float64(slowest), "hook/slowest")
+		})
+	}
 }

@@ -2,6 +2,7 @@ package cdshooks
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -228,7 +229,17 @@ func decodeObject(body []byte, v any) error {
 		}
 		return fieldErr("body", "must be a JSON object")
 	}
-	if err := json.Unmarshal(body, v, jsonOptions); err != nil {
+	// Raw parts (prefetch, context) are kept as slices of the body rather
+	// than copies: a prefetch is megabytes, decoded once and let go.
+	alias := json.WithUnmarshalers(json.UnmarshalFromFunc(func(dec *jsontext.Decoder, m *stdjson.RawMessage) error {
+		start := dec.InputOffset()
+		if err := dec.SkipValue(); err != nil {
+			return err
+		}
+		*m = bytes.TrimLeft(body[start:dec.InputOffset()], " \t\r\n:,")
+		return nil
+	}))
+	if err := json.Unmarshal(body, v, jsonOptions, alias); err != nil {
 		return jsonFieldErr("body", err)
 	}
 	return nil

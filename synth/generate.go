@@ -1,6 +1,7 @@
 package synth
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -53,6 +54,9 @@ type Options struct {
 	// (HbA1c over up to ten years, linked to an active diabetes Condition)
 	// until it holds at least this many Observations.
 	Observations int
+	// PadDays is the span of days the padding is spread over (default
+	// 3650); a short span keeps all of it inside the rule's windows.
+	PadDays int
 }
 
 // Resource is one generated resource.
@@ -254,8 +258,9 @@ func (g *gen) pad() {
 	}
 	dm := g.condition("44054006", "Diabetes mellitus type 2", 3650, "active", "problem-list-item")
 	need := g.o.Observations - have
+	span := cmp.Or(g.o.PadDays, 3650)
 	for i := 0; i < need; i++ {
-		d := 1 + (i*3650)/need
+		d := 1 + (i*span)/need
 		sr := g.add("ServiceRequest", map[string]any{
 			"status": "completed", "intent": "order",
 			"category":        []any{cc(snomed, "108252007", "Laboratory procedure")},

@@ -43,7 +43,7 @@ func run() error {
 	flag.IntVar(&o.Observations, "observations", 0, "pad with monitoring labs up to this many Observations")
 	flag.StringVar(&exclude, "exclude", "", "comma-separated exclusions: "+exclusionNames())
 	flag.StringVar(&now, "now", "", "generation date, YYYY-MM-DD (default today)")
-	flag.StringVar(&format, "format", "collection", "collection | transaction | prefetch")
+	flag.StringVar(&format, "format", "collection", "collection | transaction | prefetch | hook (a patient-view call with prefetch)")
 	flag.StringVar(&demoDir, "demo", "", "write the embedded demo patients into this directory and exit")
 	flag.Parse()
 
@@ -81,8 +81,16 @@ func run() error {
 		out, _ = json.Marshal(raw)
 	case "prefetch":
 		out, _ = json.Marshal(fhir.Prefetch(rec.OfType))
+	case "hook":
+		// A patient-view call with everything prefetched (scripts/load).
+		out, _ = json.Marshal(map[string]any{
+			"hook":         "patient-view",
+			"hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+			"context":      map[string]string{"userId": "Practitioner/synth", "patientId": rec.PatientID},
+			"prefetch":     fhir.Prefetch(rec.OfType),
+		})
 	default:
-		return fmt.Errorf("-format: %q is not collection, transaction or prefetch", format)
+		return fmt.Errorf("-format: %q is not collection, transaction, prefetch or hook", format)
 	}
 	_, err := os.Stdout.Write(append(out, '\n'))
 	return err

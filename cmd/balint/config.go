@@ -34,7 +34,7 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_JWT_ALGORITHMS", "ES384,RS384", "allowed EHR JWT algorithms (none and HS* are always refused)"},
 	{"BALINT_HOOK_TIMEOUT", "5s", "deadline of a hook call"},
 	{"BALINT_FHIR_BUDGET", "4s", "deadline for reading a history from the FHIR server"},
-	{"BALINT_FHIR_PAGE_SIZE", "200", "_count sent on FHIR searches"},
+	{"BALINT_FHIR_PAGE_SIZE", "1000", "_count sent on FHIR searches (fewer, larger pages: each page is a round trip, and servers cap _count themselves)"},
 	{"BALINT_FHIR_MAX_PAGES", "100", "most pages followed for one query"},
 	{"BALINT_FHIR_MAX_RESOURCES", "15000", "most resources accepted for one history"},
 	{"BALINT_FHIR_CACHE_TTL", "5m", "how long pages fetched from a FHIR server are reused by later hooks with the same issuer, server, patient and access token (never past the token's expires_in); 0 disables"},

@@ -115,7 +115,7 @@ func TestSearchPagingAndFailures(t *testing.T) {
 	lim.Backoff = time.Millisecond
 	t.Run("headers and count", func(t *testing.T) {
 		n, err := runSearch(t, func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Accept") != "application/fhir+json" || r.Header.Get("Authorization") != "Bearer secret-token" || r.URL.Query().Get("_count") != "200" {
+			if r.Header.Get("Accept") != "application/fhir+json" || r.Header.Get("Authorization") != "Bearer secret-token" || r.URL.Query().Get("_count") != "1000" {
 				w.WriteHeader(http.StatusBadRequest)
 				return
 			}

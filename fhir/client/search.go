@@ -32,7 +32,7 @@ type Limits struct {
 
 // DefaultLimits are sized for a 10,000-resource history.
 var DefaultLimits = Limits{
-	PageSize:     200,
+	PageSize:     1000,
 	MaxPages:     100,
 	MaxResources: 15000,
 	MaxPageBytes: 64 << 20,
