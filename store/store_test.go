@@ -80,6 +80,14 @@ func TestStore(t *testing.T) {
 			if _, err := s.Evidence(ctx, "e1", now.Add(9*time.Minute)); err != nil {
 				t.Fatalf("a live snapshot was dropped: %v", err)
 			}
+			// Expired rows are deleted, by the next write a minute on.
+			if err := s.PutEvidence(ctx, "e3", []byte(`{}`), now.Add(20*time.Minute), now.Add(30*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			var rows int
+			if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM evidence WHERE id IN ('e1', 'e2', 'e3')").Scan(&rows); err != nil || rows != 1 {
+				t.Fatalf("%d snapshots kept after the purge, want 1 (%v)", rows, err)
+			}
 			secret := s.Secret()
 			s.Close()
 			// Reopening runs no migration twice and keeps the secret.
