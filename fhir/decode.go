@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	json "github.com/go-json-experiment/json"
@@ -55,7 +56,8 @@ var decodeOptions = json.JoinOptions(
 // AddJSON decodes one prefetch value or search page into the history: a
 // searchset/collection Bundle entry by entry, or a bare resource. A bad
 // entry is reported in h.Skipped and the rest kept; only a body that is not
-// a JSON object at all is an error.
+// a JSON object at all is an error, and then h may hold part of it and is
+// to be dropped.
 func (h *History) AddJSON(key string, origin Origin, data []byte) (Page, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
@@ -114,8 +116,11 @@ func (h *History) addBundle(key string, data []byte) (Page, error) {
 				}
 			}
 		case "total":
-			var total int
-			if err := json.UnmarshalDecode(dec, &total); err == nil && !entries {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return pg, err
+			}
+			if total, err := strconv.Atoi(string(v)); err == nil && !entries {
 				// Room for the whole part at once instead of growing a list
 				// of large structs step by step; a total larger than the
 				// bytes could hold is not believed.

@@ -68,7 +68,11 @@ func TestCacheReuse(t *testing.T) {
 		{"same session a minute later", time.Minute, req(rec.PatientID, "token-a", time.Hour), false},
 		{"another token", 0, req(rec.PatientID, "token-b", time.Hour), true},
 		{"another patient", 0, req(other.PatientID, "token-a", time.Hour), true},
-		{"another issuer", 0, func() Request { r := req(rec.PatientID, "token-a", time.Hour); r.Issuer = "https://other.example"; return r }(), true},
+		{"another issuer", 0, func() Request {
+			r := req(rec.PatientID, "token-a", time.Hour)
+			r.Issuer = "https://other.example"
+			return r
+		}(), true},
 		{"token lifetime unknown", 0, req(rec.PatientID, "token-a", 0), true},
 		{"after the cache's TTL", 5 * time.Minute, req(rec.PatientID, "token-a", time.Hour), true},
 	}
