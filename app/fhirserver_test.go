@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/balint-health/balint/services"
 	"github.com/balint-health/balint/synth"
 	"github.com/balint-health/balint/testing/fhirserver"
@@ -32,10 +34,18 @@ func TestHooksAgainstRealFHIRServer(t *testing.T) {
 			t.Errorf("%s: %d cards, want %d", tc.patient, got, tc.cards)
 		}
 	}
+	// order-select in the same session (issuer, server, patient, token)
+	// reuses what patient-view fetched: all seven parts from the cache.
+	hits := func() float64 { return testutil.ToFloat64(in.Metrics.FHIRCache.WithLabelValues("hit")) }
+	misses := func() float64 { return testutil.ToFloat64(in.Metrics.FHIRCache.WithLabelValues("miss")) }
+	h0, m0 := hits(), misses()
 	body := orderBody("order-select", "srv-pattern", "58410-2")
 	body = body[:len(body)-1] + server + "}"
 	if c := cardsOf(t, in.hook(t, services.OrderSelectID, body)); len(c) != 1 || len(c[0].Suggestions) == 0 {
 		t.Fatalf("order-select against the server: %+v", c)
+	}
+	if hits()-h0 != 7 || misses() != m0 {
+		t.Fatalf("order-select after patient-view: %v cache hits, %v misses, want 7 and 0", hits()-h0, misses()-m0)
 	}
 	if r := in.hook(t, services.ReviewID, patientView("nobody-here", server)); r.Status != http.StatusPreconditionFailed {
 		t.Fatalf("unknown patient on the server: %d", r.Status)

@@ -108,6 +108,9 @@ func DecodeRequest(body []byte, hook string) (*Request, *HookContext, error) {
 	if len(bytes.TrimSpace(req.Context)) == 0 || string(bytes.TrimSpace(req.Context)) == "null" {
 		return nil, nil, fieldErr("context", "required")
 	}
+	// Only the prefetch may hold on to the body, which is let go once the
+	// history is decoded (services); the context is small, and copied.
+	req.Context = bytes.Clone(req.Context)
 	var hc HookContext
 	if firstByte(req.Context) != '{' {
 		return nil, nil, fieldErr("context", "must be an object")

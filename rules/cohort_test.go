@@ -213,7 +213,12 @@ func BenchmarkEvaluate(b *testing.B) {
 		h := historyOf(b, rec)
 		n := h.Len()
 		p := DefaultPolicy()
+		jsonBytes := 0
+		for _, r := range rec.Resources {
+			jsonBytes += len(r.JSON)
+		}
 		b.Run(fmt.Sprintf("resources=%d", size), func(b *testing.B) {
+			b.SetBytes(int64(jsonBytes)) // MB/s of the history's JSON
 			b.ReportAllocs()
 			for b.Loop() {
 				Evaluate(p, Input{History: h, Now: testNow})

@@ -114,6 +114,9 @@ func (e *Engine) decide(ctx context.Context, call *cdshooks.Call) (*rules.Decisi
 		}
 	}
 	h, err := e.Loader.Load(ctx, req)
+	// The prefetch is slices of the request body (megabytes): decoded now,
+	// so let the body go before the rule runs.
+	call.Request.Prefetch, req.Prefetch = nil, nil
 	var ue *fhir.UnavailableError
 	if errors.As(err, &ue) {
 		e.Metrics.Unavailable.WithLabelValues(ue.Key).Inc()
