@@ -37,6 +37,9 @@ const Summary = "Several investigations in recent months were normal. A whole-pe
 // NotRealLine is the line every review card carries.
 const NotRealLine = "Normal results do not mean the symptoms are not real, and they often do not reassure; keep an open mind to new features."
 
+// AdviceLine closes every review card.
+const AdviceLine = "This is advice for the clinician, not a diagnosis."
+
 // Context is what a card needs beyond the decision.
 type Context struct {
 	ServiceID string
@@ -145,7 +148,7 @@ func ReviewDetail(d *rules.Decision, p *rules.Policy) string {
 	b.WriteString(strings.Join(met, "; "))
 	b.WriteString(". No critical or unresolved abnormal result, open work-up, recent mental-health care or recent questionnaire was found.\n\n")
 	b.WriteString(NotRealLine + "\n\n")
-	b.WriteString("This is advice for the clinician, not a diagnosis.\n")
+	b.WriteString(AdviceLine + "\n")
 	return b.String()
 }
 

@@ -2,15 +2,15 @@ package cdshooks
 
 import (
 	"fmt"
-	"net/http"
 	"unicode/utf8"
 )
 
 // Validate checks a card against the spec before it goes on the wire, so a
-// bug in card building is a 500 here rather than a card the EHR rejects.
+// bug in card building is our fault (500) rather than a card the EHR
+// rejects.
 func (c *Card) Validate() error {
 	bad := func(format string, args ...any) error {
-		return &Error{Status: http.StatusInternalServerError, Message: "internal error", Err: fmt.Errorf("card: "+format, args...)}
+		return fmt.Errorf("card: "+format, args...)
 	}
 	if c.Summary == "" {
 		return bad("summary is empty")

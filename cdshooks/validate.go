@@ -13,6 +13,8 @@ import (
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/balint-health/balint/errs"
 )
 
 // jsonOptions decode hook and feedback bodies with the same v2 decoder that
@@ -22,23 +24,6 @@ import (
 // encoding/json did.
 var jsonOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
-// Error is an error with the HTTP status the protocol gives it. Handlers
-// answer it as {"error": Message}; anything else is a 500.
-type Error struct {
-	Status  int
-	Message string
-	Err     error
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Message + ": " + e.Err.Error()
-	}
-	return e.Message
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
 // FieldError says which field of a request is wrong and why.
 type FieldError struct {
 	Field  string
@@ -46,6 +31,13 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes every FieldError an invalid input.
+func (e *FieldError) Unwrap() error { return errs.Invalid }
+
+// Public says the message may be shown to the caller: it names the field,
+// never the offending value.
+func (e *FieldError) Public() string { return e.Error() }
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}

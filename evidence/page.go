@@ -8,11 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"net/http"
 	"sort"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/balint-health/balint/errs"
 )
 
 // Store keeps snapshots until they expire.
@@ -57,38 +56,28 @@ func (p *Pages) Link(ctx context.Context, s Snapshot) (string, error) {
 	return p.BaseURL + Path + tok, nil
 }
 
-// Register mounts the page.
-func (p *Pages) Register(e *echo.Echo) {
-	e.GET(Path+":token", p.serve)
-}
-
-func (p *Pages) serve(c echo.Context) error {
-	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
+// Page returns the page a signed link names. A token that is expired,
+// tampered with or names no stored snapshot is errs.Forbidden, and looks
+// the same whichever it was.
+func (p *Pages) Page(ctx context.Context, token string) ([]byte, error) {
 	now := p.Now()
-	id, err := Verify(p.Secret, c.Param("token"), now)
+	id, err := Verify(p.Secret, token, now)
 	if err != nil {
-		return c.HTML(http.StatusForbidden, forbidden)
+		return nil, errs.Forbidden
 	}
-	body, err := p.Store.Evidence(c.Request().Context(), id, now)
+	body, err := p.Store.Evidence(ctx, id, now)
 	if err != nil {
-		return c.HTML(http.StatusForbidden, forbidden)
+		return nil, errs.Forbidden
 	}
 	var s Snapshot
 	if err := json.Unmarshal(body, &s); err != nil {
-		return fmt.Errorf("evidence: stored snapshot: %w", err)
+		return nil, fmt.Errorf("evidence: stored snapshot: %w", err)
 	}
-	html, err := Render(s)
-	if err != nil {
-		return err
-	}
-	return c.HTMLBlob(http.StatusOK, html)
+	return Render(s)
 }
 
-const forbidden = `<!doctype html><html lang="en"><meta charset="utf-8"><title>Link expired</title>
+// ExpiredPage is shown for a link that no longer works.
+const ExpiredPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>Link expired</title>
 <body style="font-family:sans-serif;margin:2rem"><h1>This link has expired or is not valid</h1>
 <p>Evidence links work for a few minutes after the card is shown. Open the card again in the record to get a new link.</p></body></html>`
 

@@ -206,7 +206,7 @@ func (h *History) addEntries(key string, dec *jsontext.Decoder, want string, pg 
 // Only a syntax error, which leaves the stream unreadable, is returned.
 func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want string) (bool, error) {
 	typ := firstType(bytes.TrimLeft(dec.UnreadBuffer(), " \t\r\n:"))
-	decode, ok := decoders[typ]
+	k, ok := kindOf[typ]
 	if !ok {
 		// The value aliases the decoder's buffer until its next read,
 		// which comes after addResource has copied what it keeps.
@@ -217,7 +217,7 @@ func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want str
 		return h.addResource(key, i, raw, want), nil
 	}
 	var fatal error
-	d := decode(h, func(v any) error {
+	d := k.part.decode(h, func(v any) error {
 		depth, off := dec.StackDepth(), dec.InputOffset()
 		err := json.UnmarshalDecode(dec, v, decodeOptions)
 		if err != nil {
@@ -260,34 +260,9 @@ func resync(dec *jsontext.Decoder, depth int, off int64) error {
 	return nil
 }
 
-// typeOfKey is the resource type a part of the history holds, "" for a key
-// Balint does not know.
-func typeOfKey(key string) string {
-	for _, k := range Kinds {
-		if k.Key == key {
-			return k.ResourceType
-		}
-	}
-	return ""
-}
-
 func (h *History) reserve(typ string, n int) {
-	if n <= 0 {
-		return
-	}
-	switch typ {
-	case "Observation":
-		h.Observations = slices.Grow(h.Observations, n)
-	case "DiagnosticReport":
-		h.DiagnosticReports = slices.Grow(h.DiagnosticReports, n)
-	case "Encounter":
-		h.Encounters = slices.Grow(h.Encounters, n)
-	case "ServiceRequest":
-		h.ServiceRequests = slices.Grow(h.ServiceRequests, n)
-	case "Condition":
-		h.Conditions = slices.Grow(h.Conditions, n)
-	case "Procedure":
-		h.Procedures = slices.Grow(h.Procedures, n)
+	if k := kindOf[typ]; k != nil && n > 0 {
+		k.part.grow(h, n)
 	}
 }
 
@@ -356,47 +331,6 @@ type decoded struct {
 	err    error
 }
 
-// decoders decode one resource of their type in place at the end of its
-// list, reading its resourceType in the same pass.
-var decoders = map[string]func(h *History, unmarshal func(any) error) decoded{
-	"Patient": func(h *History, unmarshal func(any) error) decoded {
-		r := new(fhir.Patient)
-		w := typed[plainPatient]{R: (*plainPatient)(r)}
-		err := unmarshal(&w)
-		old := h.Patient
-		h.Patient = r
-		return decoded{w.ResourceType, r.Id, "-", func() { h.Patient = old }, err}
-	},
-	"Observation": func(h *History, unmarshal func(any) error) decoded {
-		r, typ, undo, err := decodeInto(unmarshal, &h.Observations, fhir.Observation{Status: noStatus}, func(r *fhir.Observation) *plainObservation { return (*plainObservation)(r) })
-		return decoded{typ, r.Id, code(r.Status), undo, err}
-	},
-	"DiagnosticReport": func(h *History, unmarshal func(any) error) decoded {
-		r, typ, undo, err := decodeInto(unmarshal, &h.DiagnosticReports, fhir.DiagnosticReport{Status: noStatus}, func(r *fhir.DiagnosticReport) *plainDiagnosticReport { return (*plainDiagnosticReport)(r) })
-		return decoded{typ, r.Id, code(r.Status), undo, err}
-	},
-	"Encounter": func(h *History, unmarshal func(any) error) decoded {
-		r, typ, undo, err := decodeInto(unmarshal, &h.Encounters, fhir.Encounter{Status: noStatus}, func(r *fhir.Encounter) *plainEncounter { return (*plainEncounter)(r) })
-		return decoded{typ, r.Id, code(r.Status), undo, err}
-	},
-	"ServiceRequest": func(h *History, unmarshal func(any) error) decoded {
-		r, typ, undo, err := decodeInto(unmarshal, &h.ServiceRequests, fhir.ServiceRequest{Status: noStatus}, func(r *fhir.ServiceRequest) *plainServiceRequest { return (*plainServiceRequest)(r) })
-		return decoded{typ, r.Id, code(r.Status), undo, err}
-	},
-	"Procedure": func(h *History, unmarshal func(any) error) decoded {
-		r, typ, undo, err := decodeInto(unmarshal, &h.Procedures, fhir.Procedure{Status: noStatus}, func(r *fhir.Procedure) *plainProcedure { return (*plainProcedure)(r) })
-		return decoded{typ, r.Id, code(r.Status), undo, err}
-	},
-	"Condition": func(h *History, unmarshal func(any) error) decoded {
-		r, typ, undo, err := decodeInto(unmarshal, &h.Conditions, fhir.Condition{}, func(r *fhir.Condition) *plainCondition { return (*plainCondition)(r) })
-		st := "-"
-		if isEnteredInError(r.VerificationStatus) {
-			st = "entered-in-error"
-		}
-		return decoded{typ, r.Id, st, undo, err}
-	},
-}
-
 // typed reads a resource and its resourceType (which samply's structs
 // lack) in one pass. P is a samply type without its methods: the decoder
 // embeds only plain structs.
@@ -456,12 +390,12 @@ func (h *History) addResource(key string, i int, raw []byte, want string) bool {
 			// A search's warnings, not part of the history.
 			return false
 		}
-		dec, ok := decoders[typ]
+		k, ok := kindOf[typ]
 		if !ok {
 			h.skip(key, i, typ, idOf(raw), "resource type not used by the rule")
 			return true
 		}
-		d := dec(h, func(v any) error { return json.Unmarshal(raw, v, decodeOptions) })
+		d := k.part.decode(h, func(v any) error { return json.Unmarshal(raw, v, decodeOptions) })
 		if d.typ != typ {
 			// Perhaps not the type guessed; find out which it is.
 			actual := d.typ

@@ -1,11 +1,12 @@
 package fhir
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/balint-health/balint/errs"
 )
 
 // Origin says where a part of a history came from.
@@ -55,47 +56,27 @@ func NewHistory() *History {
 // keeping each resource once. The parts of a history are decoded apart, in
 // parallel, then merged in a fixed order.
 func (h *History) Merge(o *History) {
-	if h.Patient == nil {
-		h.Patient = o.Patient
+	for _, k := range Kinds {
+		k.part.merge(h, o, k.ResourceType)
 	}
-	h.Observations = mergeList(h, h.Observations, o.Observations, "Observation", func(r *fhir.Observation) *string { return r.Id })
-	h.DiagnosticReports = mergeList(h, h.DiagnosticReports, o.DiagnosticReports, "DiagnosticReport", func(r *fhir.DiagnosticReport) *string { return r.Id })
-	h.Encounters = mergeList(h, h.Encounters, o.Encounters, "Encounter", func(r *fhir.Encounter) *string { return r.Id })
-	h.ServiceRequests = mergeList(h, h.ServiceRequests, o.ServiceRequests, "ServiceRequest", func(r *fhir.ServiceRequest) *string { return r.Id })
-	h.Conditions = mergeList(h, h.Conditions, o.Conditions, "Condition", func(r *fhir.Condition) *string { return r.Id })
-	h.Procedures = mergeList(h, h.Procedures, o.Procedures, "Procedure", func(r *fhir.Procedure) *string { return r.Id })
 	maps.Copy(h.seen, o.seen)
 	h.Skipped = append(h.Skipped, o.Skipped...)
 	maps.Copy(h.Sources, o.Sources)
 	h.EnteredInError += o.EnteredInError
 }
 
-func mergeList[T any](h *History, dst, src []T, typ string, id func(*T) *string) []T {
-	if len(dst) == 0 {
-		return src
-	}
-	for i := range src {
-		if p := id(&src[i]); p != nil && h.seen[typ+"/"+*p] {
-			continue
-		}
-		dst = append(dst, src[i])
-	}
-	return dst
-}
-
 // Len is the number of resources held.
 func (h *History) Len() int {
-	n := len(h.Observations) + len(h.DiagnosticReports) + len(h.Encounters) +
-		len(h.ServiceRequests) + len(h.Conditions) + len(h.Procedures)
-	if h.Patient != nil {
-		n++
+	n := 0
+	for _, k := range Kinds {
+		n += k.part.count(h)
 	}
 	return n
 }
 
 // ErrUnavailable marks errors meaning the history cannot be had (server
-// down, refused, too slow, not allowed). Callers answer it with 412.
-var ErrUnavailable = errors.New("patient data unavailable")
+// down, refused, too slow, not allowed).
+var ErrUnavailable = errs.Unavailable
 
 // UnavailableError names the prefetch key (query) whose data could not be
 // obtained. Its message holds no token and no patient data.
@@ -110,3 +91,7 @@ func (e *UnavailableError) Error() string {
 }
 
 func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// Public says the message may be shown to the caller: it names the key and
+// the failure, never a token or patient data.
+func (e *UnavailableError) Public() string { return e.Error() }

@@ -1,30 +1,217 @@
 package fhir
 
-// Kind is one part of a history: a prefetch key and the resource type it
-// holds. The same keys name prefetch templates in discovery, parts of a
-// History's Sources, and the queries run against a FHIR server.
+import (
+	"slices"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+)
+
+// Kind is one part of a history: a prefetch key, the resource type it
+// holds and the query that fetches it. This table is the one list of the
+// resource types Balint reads: prefetch templates, decoders, merging,
+// indexing and per-type metrics all come from it.
 type Kind struct {
 	Key          string
 	ResourceType string
+	// Query is the prefetch template, relative to fhirServer. Searches
+	// name the patient by subject=Patient/id rather than patient=id: both
+	// are standard R4, and subject is a plain reference match that every
+	// server indexes (Medplum's router resolves patient= resource by
+	// resource). {{balint.since}} bounds them to the rule's longest window.
+	Query string
+	part  part
 }
 
 // Kinds lists every part of a history, in a fixed order.
 var Kinds = []Kind{
-	{"patient", "Patient"},
-	{"observations", "Observation"},
-	{"reports", "DiagnosticReport"},
-	{"encounters", "Encounter"},
-	{"requests", "ServiceRequest"},
-	{"conditions", "Condition"},
-	{"procedures", "Procedure"},
+	{"patient", "Patient", "Patient/{{context.patientId}}", patientPart{}},
+	{"observations", "Observation", "Observation?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+		list[r4.Observation, plainObservation]{
+			field: func(h *History) *[]r4.Observation { return &h.Observations },
+			plain: func(r *r4.Observation) *plainObservation { return (*plainObservation)(r) },
+			id:    func(r *r4.Observation) *string { return r.Id },
+			state: func(r *r4.Observation) string { return code(r.Status) },
+			init:  r4.Observation{Status: noStatus}}},
+	{"reports", "DiagnosticReport", "DiagnosticReport?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+		list[r4.DiagnosticReport, plainDiagnosticReport]{
+			field: func(h *History) *[]r4.DiagnosticReport { return &h.DiagnosticReports },
+			plain: func(r *r4.DiagnosticReport) *plainDiagnosticReport { return (*plainDiagnosticReport)(r) },
+			id:    func(r *r4.DiagnosticReport) *string { return r.Id },
+			state: func(r *r4.DiagnosticReport) string { return code(r.Status) },
+			init:  r4.DiagnosticReport{Status: noStatus}}},
+	{"encounters", "Encounter", "Encounter?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+		list[r4.Encounter, plainEncounter]{
+			field: func(h *History) *[]r4.Encounter { return &h.Encounters },
+			plain: func(r *r4.Encounter) *plainEncounter { return (*plainEncounter)(r) },
+			id:    func(r *r4.Encounter) *string { return r.Id },
+			state: func(r *r4.Encounter) string { return code(r.Status) },
+			init:  r4.Encounter{Status: noStatus}}},
+	{"requests", "ServiceRequest", "ServiceRequest?subject=Patient/{{context.patientId}}&authored=ge{{balint.since}}",
+		list[r4.ServiceRequest, plainServiceRequest]{
+			field: func(h *History) *[]r4.ServiceRequest { return &h.ServiceRequests },
+			plain: func(r *r4.ServiceRequest) *plainServiceRequest { return (*plainServiceRequest)(r) },
+			id:    func(r *r4.ServiceRequest) *string { return r.Id },
+			state: func(r *r4.ServiceRequest) string { return code(r.Status) },
+			init:  r4.ServiceRequest{Status: noStatus}}},
+	{"conditions", "Condition", "Condition?subject=Patient/{{context.patientId}}",
+		list[r4.Condition, plainCondition]{
+			field: func(h *History) *[]r4.Condition { return &h.Conditions },
+			plain: func(r *r4.Condition) *plainCondition { return (*plainCondition)(r) },
+			id:    func(r *r4.Condition) *string { return r.Id },
+			state: func(r *r4.Condition) string {
+				// Condition has no 1..1 status; verificationStatus says
+				// whether it was entered in error.
+				if isEnteredInError(r.VerificationStatus) {
+					return "entered-in-error"
+				}
+				return "-"
+			}}},
+	{"procedures", "Procedure", "Procedure?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+		list[r4.Procedure, plainProcedure]{
+			field: func(h *History) *[]r4.Procedure { return &h.Procedures },
+			plain: func(r *r4.Procedure) *plainProcedure { return (*plainProcedure)(r) },
+			id:    func(r *r4.Procedure) *string { return r.Id },
+			state: func(r *r4.Procedure) string { return code(r.Status) },
+			init:  r4.Procedure{Status: noStatus}}},
 }
+
+// kindOf and kindByKey find a kind by resource type and by key.
+var kindOf, kindByKey = func() (map[string]*Kind, map[string]*Kind) {
+	byType, byKey := map[string]*Kind{}, map[string]*Kind{}
+	for i := range Kinds {
+		byType[Kinds[i].ResourceType] = &Kinds[i]
+		byKey[Kinds[i].Key] = &Kinds[i]
+	}
+	return byType, byKey
+}()
 
 // KindOf returns the prefetch key for a resource type, or "".
 func KindOf(resourceType string) string {
-	for _, k := range Kinds {
-		if k.ResourceType == resourceType {
-			return k.Key
-		}
+	if k := kindOf[resourceType]; k != nil {
+		return k.Key
 	}
 	return ""
+}
+
+// typeOfKey is the resource type a part of the history holds, "" for a key
+// Balint does not know.
+func typeOfKey(key string) string {
+	if k := kindByKey[key]; k != nil {
+		return k.ResourceType
+	}
+	return ""
+}
+
+// Templates are the prefetch templates of every kind, by key.
+func Templates() map[string]string {
+	m := make(map[string]string, len(Kinds))
+	for _, k := range Kinds {
+		m[k.Key] = k.Query
+	}
+	return m
+}
+
+// Count is how many resources of this kind h holds.
+func (k Kind) Count(h *History) int { return k.part.count(h) }
+
+// part is how a History holds one kind.
+type part interface {
+	count(h *History) int
+	grow(h *History, n int)
+	merge(h, o *History, typ string)
+	decode(h *History, unmarshal func(any) error) decoded
+	index(h *History, typ string, add func(ref string, r any))
+}
+
+// list is a kind held as a slice of samply structs. P is the same struct
+// without its methods, which the decoder embeds.
+type list[T, P any] struct {
+	field func(*History) *[]T
+	plain func(*T) *P
+	id    func(*T) *string
+	// state is the resource's status code ("" when missing, "-" for a
+	// type without a required status).
+	state func(*T) string
+	init  T
+}
+
+func (l list[T, P]) count(h *History) int { return len(*l.field(h)) }
+
+func (l list[T, P]) grow(h *History, n int) { f := l.field(h); *f = slices.Grow(*f, n) }
+
+func (l list[T, P]) merge(h, o *History, typ string) {
+	dst, src := l.field(h), *l.field(o)
+	if len(*dst) == 0 {
+		*dst = src
+		return
+	}
+	for i := range src {
+		if p := l.id(&src[i]); p != nil && h.seen[typ+"/"+*p] {
+			continue
+		}
+		*dst = append(*dst, src[i])
+	}
+}
+
+func (l list[T, P]) decode(h *History, unmarshal func(any) error) decoded {
+	r, typ, undo, err := decodeInto(unmarshal, l.field(h), l.init, l.plain)
+	return decoded{typ, l.id(r), l.state(r), undo, err}
+}
+
+func (l list[T, P]) index(h *History, typ string, add func(string, any)) {
+	s := *l.field(h)
+	for i := range s {
+		add(RefTo(typ, l.id(&s[i])), &s[i])
+	}
+}
+
+// patientPart is the one Patient of a history.
+type patientPart struct{}
+
+func (patientPart) count(h *History) int {
+	if h.Patient != nil {
+		return 1
+	}
+	return 0
+}
+
+func (patientPart) grow(*History, int) {}
+
+func (patientPart) merge(h, o *History, _ string) {
+	if h.Patient == nil {
+		h.Patient = o.Patient
+	}
+}
+
+func (patientPart) decode(h *History, unmarshal func(any) error) decoded {
+	r := new(r4.Patient)
+	w := typed[plainPatient]{R: (*plainPatient)(r)}
+	err := unmarshal(&w)
+	old := h.Patient
+	h.Patient = r
+	return decoded{w.ResourceType, r.Id, "-", func() { h.Patient = old }, err}
+}
+
+func (patientPart) index(h *History, typ string, add func(string, any)) {
+	if h.Patient != nil {
+		add(RefTo(typ, h.Patient.Id), h.Patient)
+	}
+}
+
+// Index finds a history's resources by literal reference ("Observation/1").
+type Index map[string]any
+
+// NewIndex indexes every resource of h.
+func NewIndex(h *History) Index {
+	ix := make(Index, h.Len())
+	for _, k := range Kinds {
+		k.part.index(h, k.ResourceType, func(ref string, r any) { ix[ref] = r })
+	}
+	return ix
+}
+
+// Lookup returns the resource of type T that ref names, or nil.
+func Lookup[T any](ix Index, ref string) *T {
+	r, _ := ix[ref].(*T)
+	return r
 }

@@ -161,8 +161,17 @@ func (e *evaluation) within(t time.Time, window time.Duration) bool {
 	return !t.IsZero() && !t.After(e.now) && !t.Before(e.now.Add(-window))
 }
 
+// exclude records an exclusion hit, with the references it rests on.
 func (e *evaluation) exclude(code string, refs ...string) {
 	e.d.Reasons = append(e.d.Reasons, Reason{Code: code, Kind: KindExclusion, Met: true, Refs: refs})
+}
+
+// excludeFound records an exclusion that rests on resources, when some
+// were found.
+func (e *evaluation) excludeFound(code string, refs []string) {
+	if len(refs) > 0 {
+		e.exclude(code, refs...)
+	}
 }
 
 func (e *evaluation) criterion(code string, value, threshold int, refs []string) bool {
@@ -265,7 +274,7 @@ func (e *evaluation) spread() {
 	specs := map[string]*Specialty{}
 	addSpec := func(cc []r4.CodeableConcept, date time.Time, ref string) {
 		for _, c := range cc {
-			for _, code := range codes(&c) {
+			for _, code := range fhir.Codings(&c) {
 				if contains(p.Codes.PrimaryCareSpecialties, code.Code) || contains(p.Codes.MentalHealthSpecialties, code.Code) {
 					continue
 				}
@@ -286,8 +295,8 @@ func (e *evaluation) spread() {
 		if !e.isReferral(sr) || !countsAsDone(sr.Status) {
 			continue
 		}
-		if t := srDate(sr); e.within(t, months(p.Windows.SpecialtiesMonths)) && sr.PerformerType != nil {
-			addSpec([]r4.CodeableConcept{*sr.PerformerType}, t, "ServiceRequest/"+str(sr.Id))
+		if t := fhir.RequestDate(sr); e.within(t, months(p.Windows.SpecialtiesMonths)) && sr.PerformerType != nil {
+			addSpec([]r4.CodeableConcept{*sr.PerformerType}, t, "ServiceRequest/"+fhir.String(sr.Id))
 		}
 	}
 	var pcRefs []string
@@ -296,9 +305,9 @@ func (e *evaluation) spread() {
 		if !encounterHappened(en) {
 			continue
 		}
-		t := encDate(en)
-		ref := "Encounter/" + str(en.Id)
-		pc := en.ServiceType != nil && containsAny(p.Codes.PrimaryCareSpecialties, conceptCodes(*en.ServiceType))
+		t := fhir.EncounterDate(en)
+		ref := fhir.RefTo("Encounter", en.Id)
+		pc := en.ServiceType != nil && containsAny(p.Codes.PrimaryCareSpecialties, fhir.CodesOf(*en.ServiceType))
 		if e.within(t, months(p.Windows.InvestigationsMonths)) {
 			d.Encounters = append(d.Encounters, Encounter{Ref: ref, Date: t, PrimaryCare: pc})
 		}
@@ -330,152 +339,8 @@ func (e *evaluation) spread() {
 	e.criterion(CritSpread, met, 1, nil)
 }
 
-func (e *evaluation) exclusions(snoozedUntil time.Time) {
-	p, h := e.p, e.h
-	// Age.
-	if h.Patient == nil || h.Patient.BirthDate == nil {
-		e.exclude(ExclAgeUnknown)
-	} else if bd, ok := parseTime(h.Patient.BirthDate); !ok {
-		e.exclude(ExclAgeUnknown, "Patient/"+str(h.Patient.Id))
-	} else {
-		e.d.Features.Age = ageAt(bd, e.now)
-		if e.d.Features.Age < p.Thresholds.MinAge {
-			e.exclude(ExclAgeUnderMin, "Patient/"+str(h.Patient.Id))
-		}
-	}
-	// Conditions: pregnancy, active cancer.
-	var preg, cancer []string
-	for i := range h.Conditions {
-		c := &h.Conditions[i]
-		if c.Code == nil {
-			continue
-		}
-		cs := conceptCodes(*c.Code)
-		ref := "Condition/" + str(c.Id)
-		if containsAny(p.Codes.Pregnancy, cs) && (active(c) || e.within(condDate(c), months(p.Windows.PregnancyMonths))) {
-			preg = append(preg, ref)
-		}
-		if containsAny(p.Codes.Cancer, cs) && active(c) {
-			cancer = append(cancer, ref)
-		}
-	}
-	if len(preg) > 0 {
-		e.exclude(ExclPregnancy, preg...)
-	}
-	if len(cancer) > 0 {
-		e.exclude(ExclCancer, cancer...)
-	}
-	// Hospice, mental-health care, open work-up from encounters and orders.
-	var hospice, mh, open, screening []string
-	for i := range h.Encounters {
-		en := &h.Encounters[i]
-		if !encounterHappened(en) {
-			continue
-		}
-		cs := conceptCodes(en.Type...)
-		if en.ServiceType != nil {
-			cs = append(cs, conceptCodes(*en.ServiceType)...)
-		}
-		t, ref := encDate(en), "Encounter/"+str(en.Id)
-		if containsAny(p.Codes.Hospice, cs) && e.within(t, months(p.Windows.HospiceMonths)) {
-			hospice = append(hospice, ref)
-		}
-		if containsAny(p.Codes.MentalHealthSpecialties, cs) && e.within(t, months(p.Windows.MentalHealthMonths)) {
-			mh = append(mh, ref)
-		}
-	}
-	for i := range h.ServiceRequests {
-		sr := &h.ServiceRequests[i]
-		cs := conceptCodes(derefCC(sr.Code)...)
-		if sr.PerformerType != nil {
-			cs = append(cs, conceptCodes(*sr.PerformerType)...)
-		}
-		t, ref := srDate(sr), "ServiceRequest/"+str(sr.Id)
-		isMH := containsAny(p.Codes.MentalHealthReferrals, cs) || containsAny(p.Codes.MentalHealthSpecialties, cs)
-		if isMH && countsAsDone(sr.Status) && e.within(t, months(p.Windows.MentalHealthMonths)) {
-			mh = append(mh, ref)
-		}
-		if containsAny(p.Codes.Hospice, cs) && countsAsDone(sr.Status) && e.within(t, months(p.Windows.HospiceMonths)) {
-			hospice = append(hospice, ref)
-		}
-		if (sr.Status == r4.RequestStatusActive || sr.Status == r4.RequestStatusOnHold) && !e.isReferral(sr) && !isMH &&
-			!forActiveCondition(sr.ReasonReference, sr.ReasonCode, e.ix) &&
-			(t.IsZero() || e.within(t, months(p.Windows.OpenRequestMonths))) {
-			open = append(open, ref)
-		}
-	}
-	for i := range h.Procedures {
-		pr := &h.Procedures[i]
-		if pr.Status != r4.EventStatusCompleted && pr.Status != r4.EventStatusInProgress {
-			continue
-		}
-		cs := conceptCodes(derefCC(pr.Code)...)
-		t, ref := procDate(pr), "Procedure/"+str(pr.Id)
-		if containsAny(p.Codes.MentalHealthReferrals, cs) && e.within(t, months(p.Windows.MentalHealthMonths)) {
-			mh = append(mh, ref)
-		}
-		if containsAny(p.Codes.Hospice, cs) && e.within(t, months(p.Windows.HospiceMonths)) {
-			hospice = append(hospice, ref)
-		}
-		if containsAny(p.Codes.ScreeningProcedures, cs) && e.within(t, months(p.Windows.ScreeningMonths)) {
-			screening = append(screening, ref)
-		}
-	}
-	for i := range h.Observations {
-		o := &h.Observations[i]
-		if !usableObservation(o) || !containsAny(p.Codes.ScreeningObservations, conceptCodes(o.Code)) {
-			continue
-		}
-		if e.within(obsDate(o), months(p.Windows.ScreeningMonths)) {
-			screening = append(screening, "Observation/"+str(o.Id))
-		}
-	}
-	// Results: critical anywhere in the window, abnormal not followed by a
-	// normal repeat, reports still pending.
-	var critical, unresolved []string
-	lastAbn := map[string]Investigation{}
-	lastNormal := map[string]time.Time{}
-	for _, inv := range e.d.Investigations {
-		if inv.Pending {
-			if e.within(inv.Date, days(p.Windows.PendingReportDays)) {
-				open = append(open, inv.Ref)
-			}
-			continue
-		}
-		switch inv.Verdict {
-		case Critical:
-			critical = append(critical, inv.Ref)
-		case Abnormal:
-			if !inv.Monitoring {
-				lastAbn[inv.key()] = inv
-			}
-		case Normal:
-			lastNormal[inv.key()] = inv.Date
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(lastAbn)) {
-		if inv := lastAbn[k]; !lastNormal[k].After(inv.Date) {
-			unresolved = append(unresolved, inv.Ref)
-		}
-	}
-	for _, x := range []struct {
-		code string
-		refs []string
-	}{
-		{ExclHospice, hospice}, {ExclCritical, critical}, {ExclUnresolved, unresolved},
-		{ExclOpenWorkup, open}, {ExclMentalHealth, mh}, {ExclRecentScreening, screening},
-	} {
-		if len(x.refs) > 0 {
-			e.exclude(x.code, x.refs...)
-		}
-	}
-	if snoozedUntil.After(e.now) {
-		e.exclude(ExclDismissed)
-	}
-}
-
 func (e *evaluation) isReferral(sr *r4.ServiceRequest) bool {
-	return containsAny(e.p.Codes.ReferralCategories, conceptCodes(sr.Category...))
+	return containsAny(e.p.Codes.ReferralCategories, fhir.CodesOf(sr.Category...))
 }
 
 func countsAsDone(s r4.RequestStatus) bool {
@@ -488,37 +353,4 @@ func encounterHappened(en *r4.Encounter) bool {
 		return false
 	}
 	return true
-}
-
-func encDate(en *r4.Encounter) time.Time {
-	if en.Period != nil {
-		t, _ := parseTime(en.Period.Start)
-		return t
-	}
-	return time.Time{}
-}
-
-func srDate(sr *r4.ServiceRequest) time.Time {
-	if t, ok := parseTime(sr.AuthoredOn); ok {
-		return t
-	}
-	t, _ := parseTime(sr.OccurrenceDateTime)
-	return t
-}
-
-func condDate(c *r4.Condition) time.Time {
-	if t, ok := parseTime(c.OnsetDateTime); ok {
-		return t
-	}
-	t, _ := parseTime(c.RecordedDate)
-	return t
-}
-
-// ageAt is the age in whole years on the day of now.
-func ageAt(birth, now time.Time) int {
-	age := now.Year() - birth.Year()
-	if now.YearDay() < birth.YearDay() && !(now.Month() > birth.Month() || (now.Month() == birth.Month() && now.Day() >= birth.Day())) {
-		age--
-	}
-	return age
 }

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -22,23 +21,16 @@ const (
 	Unknown  Verdict = "unknown"
 )
 
-// Code is one coding of a test.
-type Code struct {
-	System  string `json:"system,omitempty"`
-	Code    string `json:"code"`
-	Display string `json:"display,omitempty"`
-}
-
 // Investigation is one test episode: a report with its analytes, a group of
 // loose lab results, or a diagnostic procedure.
 type Investigation struct {
 	// Ref is the resource the episode is named by ("DiagnosticReport/1").
 	Ref string `json:"ref"`
 	// Refs are every resource it rests on (report, analytes, procedure).
-	Refs    []string  `json:"refs"`
-	Codes   []Code    `json:"codes"`
-	Display string    `json:"display"`
-	Date    time.Time `json:"date"`
+	Refs    []string    `json:"refs"`
+	Codes   []fhir.Code `json:"codes"`
+	Display string      `json:"display"`
+	Date    time.Time   `json:"date"`
 	// System is the body system or category it counts under.
 	System  string  `json:"system"`
 	Kind    string  `json:"kind"` // lab | imaging | procedure
@@ -60,7 +52,7 @@ func (i *Investigation) key() string {
 }
 
 // SameTest reports whether two investigations share a coding.
-func (i *Investigation) SameTest(codes []Code) bool {
+func (i *Investigation) SameTest(codes []fhir.Code) bool {
 	for _, a := range i.Codes {
 		for _, b := range codes {
 			if a.Code == b.Code && (a.System == b.System || a.System == "" || b.System == "") {
@@ -71,33 +63,24 @@ func (i *Investigation) SameTest(codes []Code) bool {
 	return false
 }
 
+// index finds the resources that references name.
 type index struct {
-	obs      map[string]*r4.Observation
-	reports  map[string]*r4.DiagnosticReport
-	requests map[string]*r4.ServiceRequest
-	conds    map[string]*r4.Condition
+	fhir.Index
+	conditions []r4.Condition
 }
 
-func newIndex(h *fhir.History) *index {
-	ix := &index{
-		obs:      make(map[string]*r4.Observation, len(h.Observations)),
-		reports:  make(map[string]*r4.DiagnosticReport, len(h.DiagnosticReports)),
-		requests: make(map[string]*r4.ServiceRequest, len(h.ServiceRequests)),
-		conds:    make(map[string]*r4.Condition, len(h.Conditions)),
-	}
-	for i := range h.Observations {
-		ix.obs["Observation/"+str(h.Observations[i].Id)] = &h.Observations[i]
-	}
-	for i := range h.DiagnosticReports {
-		ix.reports["DiagnosticReport/"+str(h.DiagnosticReports[i].Id)] = &h.DiagnosticReports[i]
-	}
-	for i := range h.ServiceRequests {
-		ix.requests["ServiceRequest/"+str(h.ServiceRequests[i].Id)] = &h.ServiceRequests[i]
-	}
-	for i := range h.Conditions {
-		ix.conds["Condition/"+str(h.Conditions[i].Id)] = &h.Conditions[i]
-	}
-	return ix
+func newIndex(h *fhir.History) *index { return &index{fhir.NewIndex(h), h.Conditions} }
+
+func (ix *index) observation(ref string) *r4.Observation {
+	return fhir.Lookup[r4.Observation](ix.Index, ref)
+}
+
+func (ix *index) request(ref string) *r4.ServiceRequest {
+	return fhir.Lookup[r4.ServiceRequest](ix.Index, ref)
+}
+
+func (ix *index) condition(ref string) *r4.Condition {
+	return fhir.Lookup[r4.Condition](ix.Index, ref)
 }
 
 // Investigations lists the history's investigation episodes, oldest first.
@@ -111,12 +94,12 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 	member := map[string]bool{}
 	for i := range h.DiagnosticReports {
 		for _, r := range h.DiagnosticReports[i].Result {
-			member[refOf(r)] = true
+			member[fhir.Ref(r)] = true
 		}
 	}
 	for i := range h.Observations {
 		for _, r := range h.Observations[i].HasMember {
-			member[refOf(r)] = true
+			member[fhir.Ref(r)] = true
 		}
 	}
 	byReport := map[string]int{}
@@ -135,7 +118,7 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 	var order []string
 	for i := range h.Observations {
 		o := &h.Observations[i]
-		ref := "Observation/" + str(o.Id)
+		ref := fhir.RefTo("Observation", o.Id)
 		if member[ref] || !isLab(o, p) || !usableObservation(o) {
 			continue
 		}
@@ -144,9 +127,9 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 		case len(o.HasMember) > 0:
 			g = ref
 		case len(o.BasedOn) > 0:
-			g = refOf(o.BasedOn[0])
+			g = fhir.Ref(o.BasedOn[0])
 		default:
-			g = "day:" + firstCode(o.Category) + ":" + obsDate(o).Format("2006-01-02")
+			g = "day:" + fhir.FirstCode(o.Category) + ":" + fhir.ObservationDate(o).Format("2006-01-02")
 		}
 		if _, ok := groups[g]; !ok {
 			order = append(order, g)
@@ -161,13 +144,13 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 		if pr.Status != r4.EventStatusCompleted || !isDiagnosticProcedure(pr, p) {
 			continue
 		}
-		ref := "Procedure/" + str(pr.Id)
+		ref := fhir.RefTo("Procedure", pr.Id)
 		linked := false
 		for _, r := range pr.Report {
-			if k, ok := byReport[refOf(r)]; ok {
+			if k, ok := byReport[fhir.Ref(r)]; ok {
 				out[k].Refs = append(out[k].Refs, ref)
 				out[k].Kind = "procedure"
-				out[k].Codes = append(out[k].Codes, codes(pr.Code)...)
+				out[k].Codes = append(out[k].Codes, fhir.Codings(pr.Code)...)
 				linked = true
 			}
 		}
@@ -175,8 +158,8 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 			continue
 		}
 		out = append(out, Investigation{
-			Ref: ref, Refs: []string{ref}, Codes: codes(pr.Code), Display: display(pr.Code),
-			Date: procDate(pr), System: systemOf(codes(pr.Code), conceptCodes(derefCC(pr.Category)...), p),
+			Ref: ref, Refs: []string{ref}, Codes: fhir.Codings(pr.Code), Display: fhir.Display(pr.Code),
+			Date: fhir.ProcedureDate(pr), System: systemOf(fhir.Codings(pr.Code), fhir.CodesOf(fhir.Concepts(pr.Category)...), p),
 			Kind: "procedure", Verdict: Unknown, Evidence: []string{"no report of this procedure in the record"},
 			Monitoring: forActiveCondition(pr.ReasonReference, pr.ReasonCode, ix),
 		})
@@ -193,10 +176,10 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 }
 
 func reportInvestigation(dr *r4.DiagnosticReport, p *Policy, ix *index) Investigation {
-	ref := "DiagnosticReport/" + str(dr.Id)
+	ref := fhir.RefTo("DiagnosticReport", dr.Id)
 	inv := Investigation{
-		Ref: ref, Refs: []string{ref}, Codes: codes(&dr.Code), Display: display(&dr.Code),
-		Date: reportDate(dr), System: systemOf(codes(&dr.Code), conceptCodes(dr.Category...), p),
+		Ref: ref, Refs: []string{ref}, Codes: fhir.Codings(&dr.Code), Display: fhir.Display(&dr.Code),
+		Date: fhir.ReportDate(dr), System: systemOf(fhir.Codings(&dr.Code), fhir.CodesOf(dr.Category...), p),
 		Kind: "lab",
 	}
 	if len(dr.Result) == 0 {
@@ -213,13 +196,13 @@ func reportInvestigation(dr *r4.DiagnosticReport, p *Policy, ix *index) Investig
 	if len(dr.Result) > 0 {
 		var analytes []*r4.Observation
 		for _, r := range dr.Result {
-			o := ix.obs[refOf(r)]
+			o := ix.observation(fhir.Ref(r))
 			if o == nil {
-				inv.Evidence = append(inv.Evidence, "result "+refOf(r)+" is not in the record")
+				inv.Evidence = append(inv.Evidence, "result "+fhir.Ref(r)+" is not in the record")
 				inv.Verdict = Unknown
 				continue
 			}
-			inv.Refs = append(inv.Refs, refOf(r))
+			inv.Refs = append(inv.Refs, fhir.Ref(r))
 			analytes = append(analytes, membersOf(o, ix)...)
 		}
 		v, ev := analyteVerdict(analytes, p)
@@ -242,7 +225,7 @@ func membersOf(o *r4.Observation, ix *index) []*r4.Observation {
 	}
 	var out []*r4.Observation
 	for _, m := range o.HasMember {
-		if mo := ix.obs[refOf(m)]; mo != nil {
+		if mo := ix.observation(fhir.Ref(m)); mo != nil {
 			out = append(out, mo)
 		}
 	}
@@ -254,33 +237,33 @@ func membersOf(o *r4.Observation, ix *index) []*r4.Observation {
 
 func groupInvestigation(g string, obs []*r4.Observation, p *Policy, ix *index) Investigation {
 	first := obs[0]
-	ref := "Observation/" + str(first.Id)
-	inv := Investigation{Ref: ref, Kind: "lab", Date: obsDate(first)}
+	ref := fhir.RefTo("Observation", first.Id)
+	inv := Investigation{Ref: ref, Kind: "lab", Date: fhir.ObservationDate(first)}
 	var analytes []*r4.Observation
 	for _, o := range obs {
-		inv.Refs = append(inv.Refs, "Observation/"+str(o.Id))
+		inv.Refs = append(inv.Refs, "Observation/"+fhir.String(o.Id))
 		analytes = append(analytes, membersOf(o, ix)...)
-		if d := obsDate(o); d.After(inv.Date) {
+		if d := fhir.ObservationDate(o); d.After(inv.Date) {
 			inv.Date = d
 		}
 	}
-	sr := ix.requests[g]
+	sr := ix.request(g)
 	switch {
 	case sr != nil && sr.Code != nil:
-		inv.Codes, inv.Display = codes(sr.Code), display(sr.Code)
+		inv.Codes, inv.Display = fhir.Codings(sr.Code), fhir.Display(sr.Code)
 		inv.Refs = append(inv.Refs, g)
 		inv.Monitoring = forActiveCondition(sr.ReasonReference, sr.ReasonCode, ix)
 	case len(obs) == 1:
-		inv.Codes, inv.Display = codes(&first.Code), display(&first.Code)
+		inv.Codes, inv.Display = fhir.Codings(&first.Code), fhir.Display(&first.Code)
 	default:
 		var parts []string
 		for _, o := range obs {
-			parts = append(parts, display(&o.Code))
+			parts = append(parts, fhir.Display(&o.Code))
 		}
-		inv.Codes = []Code{{Code: "group:" + g}}
+		inv.Codes = []fhir.Code{{Code: "group:" + g}}
 		inv.Display = strings.Join(parts, ", ")
 	}
-	inv.System = systemOf(inv.Codes, conceptCodes(first.Category...), p)
+	inv.System = systemOf(inv.Codes, fhir.CodesOf(first.Category...), p)
 	inv.Verdict, inv.Evidence = analyteVerdict(analytes, p)
 	for _, o := range obs {
 		if o.Status == r4.ObservationStatusPreliminary || o.Status == r4.ObservationStatusRegistered {
@@ -300,7 +283,7 @@ func analyteVerdict(obs []*r4.Observation, p *Policy) (Verdict, []string) {
 	var ev []string
 	for _, o := range obs {
 		av, why := observationVerdict(o, p)
-		ev = append(ev, display(&o.Code)+": "+why)
+		ev = append(ev, fhir.Display(&o.Code)+": "+why)
 		v = worst(v, av)
 	}
 	return v, ev
@@ -345,20 +328,20 @@ func observationVerdict(o *r4.Observation, p *Policy) (Verdict, string) {
 		return Unknown, "no interpretation and no reference range"
 	}
 	rr := o.ReferenceRange[0]
-	val, ok := number(q)
+	val, ok := fhir.Decimal(q)
 	if !ok {
 		return Unknown, "value is not a number"
 	}
-	shown := fmt.Sprintf("%s %s", q.Value.String(), unitOf(q))
+	shown := fmt.Sprintf("%s %s", q.Value.String(), fhir.Unit(q))
 	in := true
 	for _, b := range []*r4.Quantity{rr.Low, rr.High} {
 		if b == nil {
 			continue
 		}
-		if !sameUnit(q, b) {
-			return Unknown, fmt.Sprintf("%s: unit differs from the reference range (%s)", shown, unitOf(b))
+		if !fhir.SameUnit(q, b) {
+			return Unknown, fmt.Sprintf("%s: unit differs from the reference range (%s)", shown, fhir.Unit(b))
 		}
-		bv, ok := number(b)
+		bv, ok := fhir.Decimal(b)
 		if !ok {
 			return Unknown, "reference range is not numeric"
 		}
@@ -366,7 +349,7 @@ func observationVerdict(o *r4.Observation, p *Policy) (Verdict, string) {
 			in = false
 		}
 	}
-	rng := fmt.Sprintf("%s-%s %s", qstr(rr.Low), qstr(rr.High), unitOf(firstNonNil(rr.Low, rr.High)))
+	rng := fmt.Sprintf("%s-%s %s", fhir.DecimalText(rr.Low), fhir.DecimalText(rr.High), fhir.Unit(firstNonNil(rr.Low, rr.High)))
 	if in {
 		return Normal, shown + " within " + rng
 	}
@@ -397,12 +380,12 @@ func conclusionVerdict(dr *r4.DiagnosticReport, p *Policy) (Verdict, []string) {
 	var ev []string
 	for _, cc := range dr.ConclusionCode {
 		for _, c := range cc.Coding {
-			code := str(c.Code)
+			code := fhir.String(c.Code)
 			if contains(p.Codes.NormalConclusions, code) {
-				ev = append(ev, "conclusion "+orCode(str(c.Display), code))
+				ev = append(ev, "conclusion "+orCode(fhir.String(c.Display), code))
 			} else {
 				v = worst(v, Abnormal)
-				ev = append(ev, "conclusion "+orCode(str(c.Display), code)+" (not normal)")
+				ev = append(ev, "conclusion "+orCode(fhir.String(c.Display), code)+" (not normal)")
 			}
 		}
 	}
@@ -416,21 +399,6 @@ func orCode(display, code string) string {
 	return code
 }
 
-func number(q *r4.Quantity) (*big.Rat, bool) {
-	if q == nil || q.Value == nil {
-		return nil, false
-	}
-	r, ok := new(big.Rat).SetString(q.Value.String())
-	return r, ok
-}
-
-func qstr(q *r4.Quantity) string {
-	if q == nil || q.Value == nil {
-		return ""
-	}
-	return q.Value.String()
-}
-
 func firstNonNil(a, b *r4.Quantity) *r4.Quantity {
 	if a != nil {
 		return a
@@ -438,30 +406,11 @@ func firstNonNil(a, b *r4.Quantity) *r4.Quantity {
 	return b
 }
 
-func unitOf(q *r4.Quantity) string {
-	if q == nil {
-		return ""
-	}
-	if q.Unit != nil {
-		return *q.Unit
-	}
-	return str(q.Code)
-}
-
-// sameUnit compares UCUM codes when both have one, else the unit text; a
-// unit on one side only is a mismatch.
-func sameUnit(a, b *r4.Quantity) bool {
-	if a.Code != nil && b.Code != nil {
-		return *a.Code == *b.Code
-	}
-	return unitOf(a) == unitOf(b)
-}
-
 func isLab(o *r4.Observation, p *Policy) bool {
 	if len(o.Category) == 0 {
 		return true
 	}
-	for _, c := range conceptCodes(o.Category...) {
+	for _, c := range fhir.CodesOf(o.Category...) {
 		if contains(p.Codes.LabObservationCategories, c) {
 			return true
 		}
@@ -474,7 +423,7 @@ func usableObservation(o *r4.Observation) bool {
 }
 
 func isDiagnosticProcedure(pr *r4.Procedure, p *Policy) bool {
-	for _, c := range conceptCodes(derefCC(pr.Category)...) {
+	for _, c := range fhir.CodesOf(fhir.Concepts(pr.Category)...) {
 		if contains(p.Codes.DiagnosticProcedureCategories, c) {
 			return true
 		}
@@ -486,7 +435,7 @@ func isDiagnosticProcedure(pr *r4.Procedure, p *Policy) bool {
 // condition.
 func monitoring(basedOn []r4.Reference, ix *index) bool {
 	for _, b := range basedOn {
-		if sr := ix.requests[refOf(b)]; sr != nil && forActiveCondition(sr.ReasonReference, sr.ReasonCode, ix) {
+		if sr := ix.request(fhir.Ref(b)); sr != nil && forActiveCondition(sr.ReasonReference, sr.ReasonCode, ix) {
 			return true
 		}
 	}
@@ -495,16 +444,16 @@ func monitoring(basedOn []r4.Reference, ix *index) bool {
 
 func forActiveCondition(refs []r4.Reference, reasonCodes []r4.CodeableConcept, ix *index) bool {
 	for _, r := range refs {
-		if c := ix.conds[refOf(r)]; c != nil && active(c) {
+		if c := ix.condition(fhir.Ref(r)); c != nil && active(c) {
 			return true
 		}
 	}
 	if len(reasonCodes) == 0 {
 		return false
 	}
-	want := conceptCodes(reasonCodes...)
-	for _, c := range ix.conds {
-		if active(c) && c.Code != nil && containsAny(want, conceptCodes(*c.Code)) {
+	want := fhir.CodesOf(reasonCodes...)
+	for i := range ix.conditions {
+		if c := &ix.conditions[i]; active(c) && c.Code != nil && containsAny(want, fhir.CodesOf(*c.Code)) {
 			return true
 		}
 	}
@@ -515,7 +464,7 @@ func active(c *r4.Condition) bool {
 	if c.ClinicalStatus == nil {
 		return c.AbatementDateTime == nil && c.AbatementString == nil && c.AbatementPeriod == nil
 	}
-	for _, s := range conceptCodes(*c.ClinicalStatus) {
+	for _, s := range fhir.CodesOf(*c.ClinicalStatus) {
 		switch s {
 		case "active", "recurrence", "relapse":
 			return true
@@ -524,7 +473,7 @@ func active(c *r4.Condition) bool {
 	return false
 }
 
-func systemOf(testCodes []Code, categories []string, p *Policy) string {
+func systemOf(testCodes []fhir.Code, categories []string, p *Policy) string {
 	for _, c := range testCodes {
 		if s, ok := p.BodySystems[c.Code]; ok {
 			return s
@@ -539,131 +488,6 @@ func systemOf(testCodes []Code, categories []string, p *Policy) string {
 		return categories[0]
 	}
 	return "Other"
-}
-
-func reportDate(dr *r4.DiagnosticReport) time.Time {
-	if t, ok := parseTime(dr.EffectiveDateTime); ok {
-		return t
-	}
-	if dr.EffectivePeriod != nil {
-		if t, ok := parseTime(dr.EffectivePeriod.Start); ok {
-			return t
-		}
-	}
-	t, _ := parseTime(dr.Issued)
-	return t
-}
-
-func obsDate(o *r4.Observation) time.Time {
-	for _, s := range []*string{o.EffectiveDateTime, o.EffectiveInstant} {
-		if t, ok := parseTime(s); ok {
-			return t
-		}
-	}
-	if o.EffectivePeriod != nil {
-		if t, ok := parseTime(o.EffectivePeriod.Start); ok {
-			return t
-		}
-	}
-	t, _ := parseTime(o.Issued)
-	return t
-}
-
-func procDate(pr *r4.Procedure) time.Time {
-	if t, ok := parseTime(pr.PerformedDateTime); ok {
-		return t
-	}
-	if pr.PerformedPeriod != nil {
-		t, _ := parseTime(pr.PerformedPeriod.Start)
-		return t
-	}
-	return time.Time{}
-}
-
-var layouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "2006-01", "2006"}
-
-// parseTime reads a FHIR date, dateTime or instant.
-func parseTime(s *string) (time.Time, bool) {
-	if s == nil || *s == "" {
-		return time.Time{}, false
-	}
-	for _, l := range layouts {
-		if t, err := time.Parse(l, *s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
-}
-
-func str(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func refOf(r r4.Reference) string { return str(r.Reference) }
-
-func codes(cc *r4.CodeableConcept) []Code {
-	if cc == nil {
-		return nil
-	}
-	var out []Code
-	for _, c := range cc.Coding {
-		if c.Code != nil {
-			out = append(out, Code{System: str(c.System), Code: *c.Code, Display: str(c.Display)})
-		}
-	}
-	return out
-}
-
-// CodesOf returns the codings of a concept, for callers outside rules.
-func CodesOf(cc *r4.CodeableConcept) []Code { return codes(cc) }
-
-func display(cc *r4.CodeableConcept) string {
-	if cc == nil {
-		return ""
-	}
-	if cc.Text != nil && *cc.Text != "" {
-		return *cc.Text
-	}
-	for _, c := range cc.Coding {
-		if c.Display != nil && *c.Display != "" {
-			return *c.Display
-		}
-	}
-	for _, c := range cc.Coding {
-		if c.Code != nil {
-			return *c.Code
-		}
-	}
-	return ""
-}
-
-func conceptCodes(ccs ...r4.CodeableConcept) []string {
-	var out []string
-	for _, cc := range ccs {
-		for _, c := range cc.Coding {
-			if c.Code != nil {
-				out = append(out, *c.Code)
-			}
-		}
-	}
-	return out
-}
-
-func derefCC(cc *r4.CodeableConcept) []r4.CodeableConcept {
-	if cc == nil {
-		return nil
-	}
-	return []r4.CodeableConcept{*cc}
-}
-
-func firstCode(ccs []r4.CodeableConcept) string {
-	if c := conceptCodes(ccs...); len(c) > 0 {
-		return c[0]
-	}
-	return ""
 }
 
 func contains(set []string, s string) bool {

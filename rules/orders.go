@@ -1,12 +1,16 @@
 package rules
 
-import "time"
+import (
+	"time"
+
+	"github.com/balint-health/balint/fhir"
+)
 
 // DraftOrder is a test the clinician is about to order.
 type DraftOrder struct {
-	Ref     string `json:"ref"`
-	Codes   []Code `json:"codes"`
-	Display string `json:"display"`
+	Ref     string      `json:"ref"`
+	Codes   []fhir.Code `json:"codes"`
+	Display string      `json:"display"`
 }
 
 // Prior is what the record holds of earlier results of a draft order's

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/balint-health/balint/fhir"
 )
 
 func TestPositiveBaselineFiresAtEveryThreshold(t *testing.T) {
@@ -559,9 +561,9 @@ func TestPriorResults(t *testing.T) {
 	b.lab(crp, 90, "H")
 	d := b.eval()
 	prior := PriorResults(&d, []DraftOrder{
-		{Ref: "ServiceRequest/a", Codes: []Code{{System: loinc, Code: cbc}}},
-		{Ref: "ServiceRequest/b", Codes: []Code{{System: loinc, Code: crp}}},
-		{Ref: "ServiceRequest/c", Codes: []Code{{System: loinc, Code: "9999-9"}}},
+		{Ref: "ServiceRequest/a", Codes: []fhir.Code{{System: loinc, Code: cbc}}},
+		{Ref: "ServiceRequest/b", Codes: []fhir.Code{{System: loinc, Code: crp}}},
+		{Ref: "ServiceRequest/c", Codes: []fhir.Code{{System: loinc, Code: "9999-9"}}},
 	})
 	if len(prior) != 3 {
 		t.Fatalf("%d priors", len(prior))
@@ -588,7 +590,7 @@ func TestDecisionIsDeterministic(t *testing.T) {
 func TestRationalComparison(t *testing.T) {
 	// 0.1 + 0.2 style float error must not move a value across a bound.
 	r, _ := new(big.Rat).SetString("0.3")
-	if q, _ := number(quantity("0.3", "x")); q.Cmp(r) != 0 {
+	if q, _ := fhir.Decimal(quantity("0.3", "x")); q.Cmp(r) != 0 {
 		t.Fatal("decimal values compare exactly")
 	}
 }

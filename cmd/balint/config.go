@@ -13,11 +13,13 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/balint-health/balint/app"
+	"github.com/balint-health/balint/fhir/client"
 )
 
-// Env lists every environment variable, its default and meaning; the
-// README's configuration table is checked against it by a test.
+// Env lists every environment variable, its default and meaning: the one
+// place a default is written (limits not configurable here keep theirs in
+// client.DefaultLimits). The README's configuration table is checked
+// against it by a test.
 var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_ADDR", ":8080", "listen address (127.0.0.1:8080 when development mode is on by default, see BALINT_DEV)"},
 	{"BALINT_BASE_URL", "http://localhost:8080", "public URL of the service: JWT audience is BASE_URL/cds-services; card and evidence links start with it"},
@@ -34,9 +36,9 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_JWT_ALGORITHMS", "ES384,RS384", "allowed EHR JWT algorithms (none and HS* are always refused)"},
 	{"BALINT_HOOK_TIMEOUT", "5s", "deadline of a hook call"},
 	{"BALINT_FHIR_BUDGET", "4s", "deadline for reading a history from the FHIR server"},
-	{"BALINT_FHIR_PAGE_SIZE", "1000", "_count sent on FHIR searches (fewer, larger pages: each page is a round trip, and servers cap _count themselves)"},
-	{"BALINT_FHIR_MAX_PAGES", "100", "most pages followed for one query"},
-	{"BALINT_FHIR_MAX_RESOURCES", "15000", "most resources accepted for one history"},
+	{"BALINT_FHIR_PAGE_SIZE", strconv.Itoa(client.DefaultLimits.PageSize), "_count sent on FHIR searches (fewer, larger pages: each page is a round trip, and servers cap _count themselves)"},
+	{"BALINT_FHIR_MAX_PAGES", strconv.Itoa(client.DefaultLimits.MaxPages), "most pages followed for one query"},
+	{"BALINT_FHIR_MAX_RESOURCES", strconv.Itoa(client.DefaultLimits.MaxResources), "most resources accepted for one history"},
 	{"BALINT_FHIR_CACHE_TTL", "5m", "how long pages fetched from a FHIR server are reused by later hooks with the same issuer, server, patient and access token (never past the token's expires_in); 0 disables"},
 	{"BALINT_FHIR_CACHE_MB", "256", "memory for those pages, in MiB"},
 	{"BALINT_EVIDENCE_TTL", "10m", "how long an evidence link works"},
@@ -51,8 +53,8 @@ var Env = []struct{ Name, Default, Meaning string }{
 }
 
 // configure reads the environment, then flags.
-func configure(args []string, getenv func(string) string) (app.Config, string, slog.Level, error) {
-	cfg := app.Defaults()
+func configure(args []string, getenv func(string) string) (Config, string, slog.Level, error) {
+	cfg := Config{Limits: client.DefaultLimits}
 	get := func(name string) string {
 		if v := getenv(name); v != "" {
 			return v

@@ -16,8 +16,6 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/balint-health/balint/app"
 )
 
 func main() {
@@ -47,7 +45,7 @@ func run() error {
 	}
 	defer shutdownTracing(context.Background())
 
-	a, err := app.New(ctx, cfg)
+	a, err := wire(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,138 @@
+package advice
+
+import (
+	"context"
+	"encoding/json"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/balint-health/balint/cards"
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/evidence"
+	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/rules"
+	"github.com/balint-health/balint/store"
+)
+
+// review answers patient-view and encounter-start: one card when the rule
+// fires, none otherwise.
+func (a *Advisor) review(ctx context.Context, call *Call, queries map[string]string) (*cdshooks.Response, error) {
+	d, err := a.decide(ctx, call, queries)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Fire {
+		return &cdshooks.Response{}, nil
+	}
+	cc, err := a.cardContext(ctx, call, d)
+	if err != nil {
+		return nil, err
+	}
+	card, err := cards.Review(d, a.Policy, cc)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.issue(ctx, call, card); err != nil {
+		return nil, err
+	}
+	return &cdshooks.Response{Cards: []cdshooks.Card{card}}, nil
+}
+
+// orders answers order-select and order-sign: a card for each draft order
+// whose test was done before with only normal results.
+func (a *Advisor) orders(ctx context.Context, call *Call, queries map[string]string) (*cdshooks.Response, error) {
+	drafts := draftOrders(call.Context)
+	if len(drafts) == 0 {
+		return &cdshooks.Response{}, nil
+	}
+	d, err := a.decide(ctx, call, queries)
+	if err != nil {
+		return nil, err
+	}
+	var out []cdshooks.Card
+	var cc *cards.Context
+	for _, pr := range rules.PriorResults(d, drafts) {
+		if !pr.AllNormal() {
+			continue
+		}
+		if cc == nil {
+			c, err := a.cardContext(ctx, call, d)
+			if err != nil {
+				return nil, err
+			}
+			cc = &c
+		}
+		card, err := cards.Order(pr, d.Fire, a.Policy, *cc)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.issue(ctx, call, card); err != nil {
+			return nil, err
+		}
+		out = append(out, card)
+	}
+	return &cdshooks.Response{Cards: out}, nil
+}
+
+func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision) (cards.Context, error) {
+	c := cards.Context{
+		ServiceID: call.ServiceID, PatientID: call.Context.PatientID, UserRef: call.Context.UserID,
+		Now: a.Now(), Secret: a.Store.Secret(), SourceURL: a.BaseURL + "/rule",
+	}
+	if a.Pages != nil {
+		u, err := a.Pages.Link(ctx, evidence.FromDecision(d, a.Policy))
+		if err != nil {
+			return c, err
+		}
+		c.Evidence = &cdshooks.Link{Label: "Timeline of investigations this card rests on", URL: u, Type: cdshooks.LinkAbsolute}
+		if a.SMARTLaunchURL != "" {
+			// The site's SMART app is launched in the EHR's context and
+			// receives the signed page link as appContext.
+			c.Evidence = &cdshooks.Link{Label: c.Evidence.Label, URL: a.SMARTLaunchURL, Type: cdshooks.LinkSMART, AppContext: u}
+		}
+	}
+	return c, nil
+}
+
+// issue records a card so that feedback on it can be tied back.
+func (a *Advisor) issue(ctx context.Context, call *Call, card cdshooks.Card) error {
+	return a.Store.RecordCard(ctx, store.Card{UUID: card.UUID, ServiceID: call.ServiceID, PatientID: call.Context.PatientID, IssuedAt: a.Now()})
+}
+
+// draftOrders reads the draft ServiceRequests of an order hook's context,
+// entry by entry; for order-select only the selected ones. Other resource
+// types (medications) are not tests and are left out.
+func draftOrders(hc *cdshooks.HookContext) []rules.DraftOrder {
+	var b struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(hc.DraftOrders, &b); err != nil {
+		return nil
+	}
+	selected := map[string]bool{}
+	for _, s := range hc.Selections {
+		selected[s] = true
+	}
+	var out []rules.DraftOrder
+	for _, e := range b.Entry {
+		sr, err := r4.UnmarshalServiceRequest(e.Resource)
+		if err != nil || sr.Code == nil {
+			continue
+		}
+		ref := fhir.RefTo("ServiceRequest", sr.Id)
+		if len(selected) > 0 && !selected[ref] {
+			continue
+		}
+		codes := fhir.Codings(sr.Code)
+		display := ""
+		if sr.Code.Text != nil {
+			display = *sr.Code.Text
+		} else if len(codes) > 0 {
+			display = codes[0].Display
+		}
+		out = append(out, rules.DraftOrder{Ref: ref, Codes: codes, Display: display})
+	}
+	return out
+}

@@ -1,0 +1,88 @@
+package advice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/balint-health/balint/errs"
+	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/fhir/client"
+	"github.com/balint-health/balint/metrics"
+	"github.com/balint-health/balint/rules"
+)
+
+// decide loads the history and evaluates the rule.
+func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]string) (*rules.Decision, error) {
+	req := client.Request{Server: call.Request.FHIRServer, Queries: queries, Prefetch: call.Request.Prefetch,
+		Issuer: call.Issuer, Patient: call.Context.PatientID}
+	if auth := call.Request.FHIRAuthorization; auth != nil {
+		req.Token = auth.AccessToken
+		if auth.ExpiresIn > 0 {
+			req.TokenExpires = a.Now().Add(time.Duration(auth.ExpiresIn) * time.Second)
+		}
+	}
+	h, err := a.Loader.Load(ctx, req)
+	// The prefetch is slices of the request body (megabytes): decoded now,
+	// so let the body go before the rule runs.
+	call.Request.Prefetch, req.Prefetch = nil, nil
+	var ue *fhir.UnavailableError
+	if errors.As(err, &ue) {
+		a.Metrics.Unavailable.WithLabelValues(ue.Key).Inc()
+		if errors.Is(err, client.ErrNotAllowed) {
+			a.log().LogAttrs(ctx, slog.LevelWarn, "fhirServer refused by allowlist", slog.String("service", call.ServiceID),
+				slog.String("hookInstance", call.Request.HookInstance))
+		}
+		return nil, ue
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load history: %w", err)
+	}
+	if h.Patient == nil || h.Patient.Id == nil || *h.Patient.Id != call.Context.PatientID {
+		return nil, errs.New(errs.Unavailable, `data for "patient" could not be obtained: no Patient matching context.patientId`)
+	}
+	snoozed, err := a.Store.SnoozedUntil(ctx, call.Context.PatientID)
+	if err != nil {
+		return nil, err
+	}
+	d := rules.Evaluate(a.Policy, rules.Input{History: h, Now: a.Now(), SnoozedUntil: snoozed})
+	a.record(ctx, call, h, &d)
+	return &d, nil
+}
+
+// record logs and counts a decision: codes and counts only.
+func (a *Advisor) record(ctx context.Context, call *Call, h *fhir.History, d *rules.Decision) {
+	sex := "unknown"
+	if h.Patient != nil && h.Patient.Gender != nil {
+		sex = h.Patient.Gender.Code()
+	}
+	band := metrics.AgeBand(d.Features.Age)
+	m := a.Metrics
+	m.Decisions.WithLabelValues(call.ServiceID, fmt.Sprint(d.Fire)).Inc()
+	for _, c := range d.Exclusions() {
+		m.Reasons.WithLabelValues(call.ServiceID, rules.KindExclusion, c, band, sex).Inc()
+	}
+	for _, c := range d.Unmet() {
+		m.Reasons.WithLabelValues(call.ServiceID, rules.KindCriterion, c, band, sex).Inc()
+	}
+	if d.Fire {
+		m.Reasons.WithLabelValues(call.ServiceID, "fired", "fired", band, sex).Inc()
+	}
+	for _, k := range fhir.Kinds {
+		if n := k.Count(h); n > 0 && k.ResourceType != "Patient" {
+			m.Decoded.WithLabelValues(k.ResourceType, string(h.Sources[k.Key])).Add(float64(n))
+		}
+	}
+	for _, s := range h.Skipped {
+		m.Skipped.WithLabelValues(s.ResourceType).Inc()
+	}
+	a.log().LogAttrs(ctx, slog.LevelInfo, "decision",
+		slog.String("service", call.ServiceID), slog.String("hook", call.Request.Hook),
+		slog.String("hookInstance", call.Request.HookInstance), slog.String("iss", call.Issuer), slog.String("tenant", call.Tenant),
+		slog.Bool("fired", d.Fire),
+		slog.Any("exclusions", d.Exclusions()), slog.Any("unmet", d.Unmet()),
+		slog.Int("resources", h.Len()), slog.Int("skipped", len(h.Skipped)),
+		slog.Int("investigations", len(d.Investigations)), slog.Int("counted", len(d.Counted)))
+}

@@ -1,0 +1,74 @@
+package advice
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/balint-health/balint/cards"
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/errs"
+	"github.com/balint-health/balint/rules"
+	"github.com/balint-health/balint/store"
+)
+
+// Feedback stores what clinicians did with cards and creates the snoozes
+// an override asks for. A repeated (card, outcome) changes nothing. A card
+// this service did not issue is errs.NotFound.
+func (a *Advisor) Feedback(ctx context.Context, serviceID string, fbs []cdshooks.Feedback) error {
+	if find(serviceID) == nil {
+		return errs.New(errs.NotFound, "no CDS service with this id")
+	}
+	now := a.Now()
+	for i, f := range fbs {
+		at, _ := time.Parse(time.RFC3339, f.OutcomeTimestamp)
+		rec := store.Feedback{CardUUID: f.Card, ServiceID: serviceID, Outcome: f.Outcome, OutcomeAt: at, ReceivedAt: now}
+		for _, s := range f.AcceptedSuggestions {
+			rec.Suggestions = append(rec.Suggestions, s.ID)
+		}
+		if r := f.OverrideReason; r != nil {
+			rec.UserComment = r.UserComment
+			if r.Reason != nil {
+				rec.ReasonCode = overrideCode(*r.Reason)
+			}
+		}
+		if f.Outcome == cdshooks.OutcomeOverridden {
+			switch rec.ReasonCode {
+			case cards.OverrideAlreadyAddressed, cards.OverrideNotAppropriate:
+				rec.SnoozeUntil = now.Add(rules.Months(a.Policy.Snooze.DismissedMonths))
+			case cards.OverrideRedFlag:
+				rec.SnoozeUntil = now.Add(rules.Months(a.Policy.Snooze.RedFlagMonths))
+			}
+		}
+		inserted, err := a.Store.AddFeedback(ctx, rec)
+		if errors.Is(err, store.ErrNotFound) {
+			return errs.New(errs.NotFound, "feedback[%d].card: no card with this uuid was issued by this service", i)
+		}
+		if err != nil {
+			return err
+		}
+		if inserted {
+			a.Metrics.Feedback.WithLabelValues(serviceID, f.Outcome).Inc()
+			if !rec.SnoozeUntil.IsZero() {
+				a.Metrics.Snoozes.WithLabelValues(rec.ReasonCode).Inc()
+			}
+		}
+		a.log().LogAttrs(ctx, slog.LevelInfo, "feedback", slog.String("service", serviceID),
+			slog.String("outcome", f.Outcome), slog.String("reason", rec.ReasonCode),
+			slog.Bool("snoozed", !rec.SnoozeUntil.IsZero()), slog.Bool("duplicate", !inserted))
+	}
+	return nil
+}
+
+// overrideCode maps an override reason to Balint's code: by code in our
+// system, else by its display (some EHRs send back only the text shown).
+func overrideCode(c cdshooks.Coding) string {
+	for _, r := range cards.OverrideReasons {
+		if (c.Code == r.Code && (c.System == "" || c.System == r.System)) || strings.EqualFold(strings.TrimSpace(c.Display), r.Display) {
+			return r.Code
+		}
+	}
+	return "other"
+}

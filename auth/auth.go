@@ -1,0 +1,302 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/balint-health/balint/fhir"
+)
+
+// Issuer is an EHR allowed to call Balint: its JWKS URL and the FHIR
+// servers it may name in hook calls.
+type Issuer struct {
+	ID          string   `yaml:"iss" json:"iss"`
+	JWKSURL     string   `yaml:"jwks_url" json:"jwks_url"`
+	FHIRServers []string `yaml:"fhir_servers" json:"fhir_servers"`
+}
+
+// ReplayStore remembers JWT ids until they expire. UseJTI reports false on
+// a replay.
+type ReplayStore interface {
+	UseJTI(ctx context.Context, issuer, jti string, expires, now time.Time) (bool, error)
+}
+
+// Config configures EHR authentication (CDS Hooks 2.0 "Trusting CDS
+// Clients").
+type Config struct {
+	Issuers []Issuer
+	// Audience is this service's discovery endpoint URL (BaseURL +
+	// "/cds-services"). aud must name it or, per CDS Hooks, the endpoint
+	// being called under it (".../cds-services/{id}", ".../{id}/feedback").
+	Audience string
+	// Algorithms allowed (required: the default is the service's
+	// setting). none and HMAC are refused whatever is configured.
+	Algorithms []string
+	// MaxLifetime bounds exp - iat (default 5 minutes).
+	MaxLifetime time.Duration
+	// Leeway for clock skew on exp and iat (default 30 s).
+	Leeway time.Duration
+	Replay ReplayStore
+	HTTP   *http.Client
+	Now    func() time.Time
+	Logger   *slog.Logger
+}
+
+// Claims are what a verified token tells about the caller.
+type Claims struct {
+	Issuer string
+	JTI    string
+	Tenant string
+	issuer *Issuer
+}
+
+// Authenticator verifies EHR-signed JWTs.
+type Authenticator struct {
+	cfg  Config
+	keys map[string]keyfunc.Keyfunc
+}
+
+// rejection is an authentication failure with a reason for metrics and
+// logs; the client only ever sees a generic 401.
+type rejection struct{ reason string }
+
+func (r *rejection) Error() string { return "unauthorized: " + r.reason }
+
+func reject(reason string) error { return &rejection{reason: reason} }
+
+// RejectReason returns the reason code of an authentication failure.
+func RejectReason(err error) string {
+	var r *rejection
+	if errors.As(err, &r) {
+		return r.reason
+	}
+	return ""
+}
+
+// NewAuthenticator starts a JWKS client per issuer (keyfunc refreshes keys
+// in the background and on an unknown kid, rate-limited).
+func NewAuthenticator(ctx context.Context, cfg Config) (*Authenticator, error) {
+	if len(cfg.Algorithms) == 0 {
+		return nil, fmt.Errorf("auth: no algorithm allowed")
+	}
+	for _, a := range cfg.Algorithms {
+		if a == "none" || strings.HasPrefix(a, "HS") {
+			return nil, fmt.Errorf("auth: algorithm %s is not allowed for EHR tokens", a)
+		}
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = 5 * time.Minute
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 5 * time.Second}
+	}
+	if cfg.Audience == "" {
+		return nil, fmt.Errorf("auth: the audience (this service's URL) is required")
+	}
+	if cfg.Replay == nil {
+		return nil, fmt.Errorf("auth: a replay store is required")
+	}
+	a := &Authenticator{cfg: cfg, keys: map[string]keyfunc.Keyfunc{}}
+	noErr := true
+	for i, iss := range cfg.Issuers {
+		if iss.ID == "" || iss.JWKSURL == "" {
+			return nil, fmt.Errorf("auth: issuers[%d]: iss and jwks_url are required", i)
+		}
+		u, err := url.Parse(iss.JWKSURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("auth: issuers[%d].jwks_url: not an absolute URL", i)
+		}
+		kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{iss.JWKSURL}, keyfunc.Override{
+			Client:                    cfg.HTTP,
+			HTTPTimeout:               5 * time.Second,
+			NoErrorReturnFirstHTTPReq: &noErr,
+			RefreshInterval:           time.Hour,
+			RefreshUnknownKID:         rate.NewLimiter(rate.Every(time.Minute), 1),
+			RateLimitWaitMax:          time.Second,
+			RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
+				return func(ctx context.Context, err error) {
+					a.log().WarnContext(ctx, "JWKS refresh failed", slog.String("issuer", iss.ID))
+				}
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("auth: issuers[%d]: %w", i, err)
+		}
+		a.keys[iss.ID] = kf
+	}
+	return a, nil
+}
+
+func (a *Authenticator) log() *slog.Logger {
+	if a.cfg.Logger != nil {
+		return a.cfg.Logger
+	}
+	return slog.Default()
+}
+
+func (a *Authenticator) issuer(id string) *Issuer {
+	for i := range a.cfg.Issuers {
+		if a.cfg.Issuers[i].ID == id {
+			return &a.cfg.Issuers[i]
+		}
+	}
+	return nil
+}
+
+func audiences(discovery, endpoint string) []string {
+	if endpoint == "" {
+		return []string{discovery}
+	}
+	return []string{discovery, discovery + endpoint}
+}
+
+type ehrClaims struct {
+	jwt.RegisteredClaims
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// Verify checks an Authorization header value. endpoint is the path of
+// the call below the discovery URL ("" for discovery, "/{id}" or
+// "/{id}/feedback"); aud may name it or the discovery URL.
+func (a *Authenticator) Verify(ctx context.Context, header, endpoint string) (*Claims, error) {
+	raw, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || strings.TrimSpace(raw) == "" {
+		return nil, reject("missing_token")
+	}
+	raw = strings.TrimSpace(raw)
+	var unverified ehrClaims
+	tok, _, err := jwt.NewParser().ParseUnverified(raw, &unverified)
+	if err != nil {
+		return nil, reject("malformed")
+	}
+	if !slices.Contains(a.cfg.Algorithms, tok.Method.Alg()) {
+		return nil, reject("alg_not_allowed")
+	}
+	iss := a.issuer(unverified.Issuer)
+	if iss == nil {
+		return nil, reject("unknown_issuer")
+	}
+	// The key comes only from the issuer's configured JWKS: a jku naming
+	// anything else is refused before any request is made.
+	if jku, present := tok.Header["jku"]; present {
+		if s, _ := jku.(string); s != iss.JWKSURL {
+			return nil, reject("jku_mismatch")
+		}
+	}
+	now := a.cfg.Now()
+	var claims ehrClaims
+	_, err = jwt.ParseWithClaims(raw, &claims, a.keys[iss.ID].KeyfuncCtx(ctx),
+		jwt.WithValidMethods(a.cfg.Algorithms),
+		jwt.WithIssuer(iss.ID),
+		jwt.WithAudience(audiences(a.cfg.Audience, endpoint)...),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(a.cfg.Leeway),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	switch {
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return nil, reject("bad_signature")
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, reject("expired")
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return nil, reject("iat_in_future")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return nil, reject("wrong_audience")
+	case err != nil:
+		return nil, reject("invalid")
+	}
+	if claims.IssuedAt == nil {
+		return nil, reject("iat_missing")
+	}
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > a.cfg.MaxLifetime {
+		return nil, reject("lifetime_too_long")
+	}
+	if claims.ID == "" {
+		return nil, reject("jti_missing")
+	}
+	fresh, err := a.cfg.Replay.UseJTI(ctx, iss.ID, claims.ID, claims.ExpiresAt.Add(a.cfg.Leeway), now)
+	if err != nil {
+		return nil, fmt.Errorf("auth: replay store: %w", err)
+	}
+	if !fresh {
+		return nil, reject("replayed_jti")
+	}
+	return &Claims{Issuer: iss.ID, JTI: claims.ID, Tenant: claims.Tenant, issuer: iss}, nil
+}
+
+// AllowsServer reports whether the verified issuer may name fhirServer.
+func (cl *Claims) AllowsServer(fhirServer string) bool {
+	if fhirServer == "" {
+		return true
+	}
+	u, err := url.Parse(fhirServer)
+	if err != nil {
+		return false
+	}
+	for _, s := range cl.issuer.FHIRServers {
+		if b, err := url.Parse(s); err == nil && fhir.UnderBase(u, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// MemoryReplay is the in-process replay store for a single instance.
+type MemoryReplay struct {
+	cache *otter.Cache[string, seenJTI]
+}
+
+// seenJTI is a used id: until when it must be refused on the caller's
+// clock, and how long the cache keeps it.
+type seenJTI struct {
+	expires time.Time
+	ttl     time.Duration
+}
+
+// NewMemoryReplay holds up to max JWT ids, each until it expires.
+func NewMemoryReplay(max int) (*MemoryReplay, error) {
+	c, err := otter.New(&otter.Options[string, seenJTI]{
+		MaximumSize: max,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, seenJTI]) time.Duration {
+			return e.Value.ttl
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay cache: %w", err)
+	}
+	return &MemoryReplay{cache: c}, nil
+}
+
+// UseJTI implements ReplayStore. The check and the insert are one atomic
+// step of the cache (Compute locks the key), so two concurrent uses of one
+// id cannot both pass.
+func (m *MemoryReplay) UseJTI(_ context.Context, issuer, jti string, expires, now time.Time) (bool, error) {
+	fresh := false
+	m.cache.Compute(issuer+"\x00"+jti, func(seen seenJTI, found bool) (seenJTI, otter.ComputeOp) {
+		if found && seen.expires.After(now) {
+			return seen, otter.CancelOp
+		}
+		fresh = true
+		return seenJTI{expires: expires, ttl: max(expires.Sub(now), time.Second)}, otter.WriteOp
+	})
+	return fresh, nil
+}

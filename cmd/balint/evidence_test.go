@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/balint-health/balint/cdshooks"
+)
+
+var countedMark = regexp.MustCompile(`<circle class="inv verdict-normal counted"`)
+
+func evidenceLink(t *testing.T, in *instance, patient string) (string, cdshooks.Card) {
+	t.Helper()
+	c := in.reviewCards(t, patient)
+	if len(c) != 1 || len(c[0].Links) != 1 {
+		t.Fatalf("cards %+v", c)
+	}
+	return c[0].Links[0].URL, c[0]
+}
+
+func countedIn(detail string) int { return strings.Count(detail, ", normal\n") }
+
+func TestEvidencePage(t *testing.T) {
+	in := start(t, nil)
+	link, card := evidenceLink(t, in, "demo-pattern")
+	r := do(t, http.MethodGet, link, "")
+	if r.Status != 200 || !strings.Contains(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("%d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+	page := string(r.Body)
+	if got, want := len(countedMark.FindAllString(page, -1)), countedIn(card.Detail); got != want || want < 3 {
+		t.Fatalf("%d counted marks on the page, the card lists %d", got, want)
+	}
+	for _, absent := range []string{"demo-pattern", "<script", "http://", "https://"} {
+		if strings.Contains(strings.ReplaceAll(page, `xmlns="http://www.w3.org/2000/svg"`, ""), absent) {
+			t.Errorf("page contains %q (no patient id, scripts or remote resources)", absent)
+		}
+	}
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	if strings.Contains(link, "demo-pattern") {
+		t.Errorf("link names the patient: %s", link)
+	}
+}
+
+func TestEvidenceAsSMARTLink(t *testing.T) {
+	in := start(t, func(c *Config) { c.SMARTLaunchURL = "https://apps.hospital.example/balint/launch" })
+	c := in.reviewCards(t, "demo-pattern")
+	l := c[0].Links[0]
+	if l.Type != "smart" || l.URL != "https://apps.hospital.example/balint/launch" || !strings.HasPrefix(l.AppContext, in.URL+"/evidence/") {
+		t.Fatalf("link %+v", l)
+	}
+	if r := do(t, http.MethodGet, l.AppContext, ""); r.Status != 200 {
+		t.Fatalf("page from appContext: %d", r.Status)
+	}
+}
+
+func TestEvidenceTokenRefused(t *testing.T) {
+	in := start(t, nil)
+	link, _ := evidenceLink(t, in, "demo-pattern")
+	tok := link[strings.LastIndex(link, "/")+1:]
+	parts := strings.Split(tok, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	forged := strings.Replace(string(payload), `"sub":"`, `"sub":"0`, 1)
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(forged)) + "." + parts[2]
+	for name, u := range map[string]string{
+		"tampered payload": in.URL + "/evidence/" + tampered,
+		"bad signature":    in.URL + "/evidence/" + parts[0] + "." + parts[1] + ".AAAA",
+		"garbage":          in.URL + "/evidence/not-a-token",
+		"guessable id":     in.URL + "/evidence/1",
+	} {
+		if r := do(t, http.MethodGet, u, ""); r.Status != http.StatusForbidden {
+			t.Errorf("%s: %d", name, r.Status)
+		}
+	}
+	in.Clock.Add(11 * time.Minute)
+	if r := do(t, http.MethodGet, link, ""); r.Status != http.StatusForbidden {
+		t.Errorf("expired link: %d", r.Status)
+	}
+}
+
+// The page in a real browser: headless Chromium loads the link from a
+// card, takes a screenshot, and the rendered SVG has one filled mark per
+// counted investigation.
+func TestEvidencePageInChromium(t *testing.T) {
+	bin := os.Getenv("BALINT_CHROMIUM")
+	if bin == "" {
+		bin, _ = exec.LookPath("chromium")
+	}
+	if bin == "" {
+		msg := "chromium not installed (apt-get install chromium; bash scripts/test does it)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	in := start(t, nil)
+	link, card := evidenceLink(t, in, "demo-pattern")
+	dir := t.TempDir()
+	shot := filepath.Join(dir, "evidence.png")
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+		"--disable-component-update", "--disable-sync", "--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1000,900"}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, bin, append(args, "--screenshot="+shot, link)...).CombinedOutput(); err != nil {
+		t.Fatalf("screenshot: %v: %s", err, out)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 5000 {
+		t.Fatalf("screenshot %v (%v)", st, err)
+	}
+	dom, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", link)...).Output()
+	if err != nil {
+		t.Fatalf("dump-dom: %v", err)
+	}
+	if got, want := len(countedMark.FindAllString(string(dom), -1)), countedIn(card.Detail); got != want {
+		t.Fatalf("rendered SVG has %d counted marks, the card lists %d", got, want)
+	}
+	if !strings.Contains(string(dom), `<svg id="timeline"`) {
+		t.Fatal("no timeline in the rendered page")
+	}
+	if out := os.Getenv("BALINT_SCREENSHOT_DIR"); out != "" {
+		b, _ := os.ReadFile(shot)
+		os.WriteFile(filepath.Join(out, "evidence.png"), b, 0o644)
+	}
+	// An expired link in the browser is refused too.
+	in.Clock.Add(time.Hour)
+	dom, _ = exec.CommandContext(ctx, bin, append(args, "--dump-dom", link)...).Output()
+	if !strings.Contains(string(dom), "expired or is not valid") {
+		t.Fatal("expired link rendered the page")
+	}
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/balint-health/balint/advice"
+	"github.com/balint-health/balint/cards"
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/rules"
+	"github.com/balint-health/balint/testing/pg"
+)
+
+func feedback(card, outcome, reason string, at time.Time) string {
+	fb := `{"card":"` + card + `","outcome":"` + outcome + `","outcomeTimestamp":"` + at.Format(time.RFC3339) + `"`
+	if reason != "" {
+		fb += `,"overrideReason":{"reason":{"system":"` + cards.OverrideSystem + `","code":"` + reason + `"},"userComment":"seen in clinic"}`
+	}
+	return `{"feedback":[` + fb + `}]}`
+}
+
+func (in *instance) reviewCards(t *testing.T, patient string) []cdshooks.Card {
+	t.Helper()
+	r := in.hook(t, advice.ReviewID, patientView(patient, ""))
+	if r.Status != 200 {
+		t.Fatalf("hook: %d %s", r.Status, r.Body)
+	}
+	var resp cdshooks.Response
+	r.json(t, &resp)
+	return resp.Cards
+}
+
+func (in *instance) sendFeedback(t *testing.T, body string) response {
+	t.Helper()
+	return do(t, http.MethodPost, in.URL+"/cds-services/"+advice.ReviewID+"/feedback", body)
+}
+
+// The snooze round trip, on each store.
+func TestFeedbackSnooze(t *testing.T) {
+	stores := map[string]func(t *testing.T) func(*Config){
+		"sqlite":   func(*testing.T) func(*Config) { return nil },
+		"postgres": func(t *testing.T) func(*Config) { u := pg.URL(t); return func(c *Config) { c.DatabaseURL = u } },
+	}
+	reasons := []struct {
+		code   string
+		months int
+	}{
+		{cards.OverrideAlreadyAddressed, 6},
+		{cards.OverrideNotAppropriate, 6},
+		{cards.OverrideRedFlag, 3},
+	}
+	for name, cfg := range stores {
+		for _, reason := range reasons {
+			t.Run(name+"/"+reason.code, func(t *testing.T) {
+				in := start(t, cfg(t))
+				c := in.reviewCards(t, "demo-pattern")
+				if len(c) != 1 {
+					t.Fatalf("%d cards before feedback", len(c))
+				}
+				body := feedback(c[0].UUID, "overridden", reason.code, in.Clock.Now())
+				for i := 0; i < 2; i++ { // the repeat is idempotent
+					if r := in.sendFeedback(t, body); r.Status != 200 {
+						t.Fatalf("feedback %d: %d %s", i, r.Status, r.Body)
+					}
+				}
+				if c := in.reviewCards(t, "demo-pattern"); len(c) != 0 {
+					t.Fatal("card still shown after override")
+				}
+				if c := in.reviewCards(t, "demo-diabetes"); len(c) != 1 {
+					t.Fatal("override for one patient suppressed another's card")
+				}
+				in.Clock.Add(rules.Months(reason.months) - 24*time.Hour)
+				if c := in.reviewCards(t, "demo-pattern"); len(c) != 0 {
+					t.Fatalf("card back a day before the %d-month snooze ends", reason.months)
+				}
+				in.Clock.Add(48 * time.Hour)
+				if c := in.reviewCards(t, "demo-pattern"); len(c) != 1 {
+					t.Fatalf("card not back after the %d-month snooze", reason.months)
+				}
+				if got := counter(t, in, "balint_feedback_total", `outcome="overridden",service="balint-review"`); got != 1 {
+					t.Fatalf("feedback counted %v times, want once", got)
+				}
+			})
+		}
+	}
+}
+
+func TestFeedbackOutcomes(t *testing.T) {
+	in := start(t, nil)
+	c := in.reviewCards(t, "demo-pattern")
+	if r := in.sendFeedback(t, fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":%q}],"outcomeTimestamp":"2026-11-25T09:31:00Z"}]}`,
+		c[0].UUID, c[0].Suggestions[0].UUID)); r.Status != 200 {
+		t.Fatalf("accepted: %d %s", r.Status, r.Body)
+	}
+	if c := in.reviewCards(t, "demo-pattern"); len(c) != 1 {
+		t.Fatal("accepting must not snooze the card")
+	}
+	if r := in.sendFeedback(t, feedback(c[0].UUID, "overridden", "", in.Clock.Now())); r.Status != 200 {
+		t.Fatalf("overridden without reason: %d", r.Status)
+	}
+	if c := in.reviewCards(t, "demo-pattern"); len(c) != 1 {
+		t.Fatal("an override without a snoozing reason snoozed the card")
+	}
+	r := in.sendFeedback(t, feedback("0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f", "overridden", cards.OverrideNotAppropriate, in.Clock.Now()))
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("unknown card: %d", r.Status)
+	}
+	if r := in.sendFeedback(t, `{"feedback":[{"card":"x"}]}`); r.Status != 400 {
+		t.Fatalf("malformed feedback: %d", r.Status)
+	}
+	// EHRs that echo only the display text still snooze.
+	other := in.reviewCards(t, "demo-diabetes")
+	byDisplay := `{"feedback":[{"card":"` + other[0].UUID + `","outcome":"overridden","overrideReason":{"reason":{"code":"x","display":"Already addressed"}},"outcomeTimestamp":"2026-11-25T09:31:00Z"}]}`
+	if r := in.sendFeedback(t, byDisplay); r.Status != 200 {
+		t.Fatalf("%d", r.Status)
+	}
+	if c := in.reviewCards(t, "demo-diabetes"); len(c) != 0 {
+		t.Fatal("override by display text did not snooze")
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/balint-health/balint/advice"
+)
+
+// counter reads one sample from /metrics; labels is the label set as
+// Prometheus prints it, sorted by name.
+func counter(t *testing.T, in *instance, name, labels string) float64 {
+	t.Helper()
+	r := do(t, http.MethodGet, in.URL+"/metrics", "")
+	sc := bufio.NewScanner(strings.NewReader(string(r.Body)))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+"{"+labels+"} ") {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name+"{"+labels+"}")), 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func TestMetricsAfterHook(t *testing.T) {
+	in := start(t, nil)
+	in.reviewCards(t, "demo-pattern")
+	in.reviewCards(t, "demo-critical")
+	r := do(t, http.MethodGet, in.URL+"/metrics", "")
+	body := string(r.Body)
+	for _, want := range []string{
+		`balint_http_request_duration_seconds_bucket{route="/cds-services/:id",service="` + advice.ReviewID + `",status="200",le="0.5"}`,
+		`balint_decisions_total{fired="true",service="balint-review"} 1`,
+		`balint_decisions_total{fired="false",service="balint-review"} 1`,
+		`balint_decision_reasons_total{age_band=`,
+		`reason="critical_result"`,
+		`balint_history_resources_total{origin="demo",resource_type="Observation"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "demo-pattern") {
+		t.Error("/metrics names a patient")
+	}
+}

@@ -1,0 +1,176 @@
+package fhir
+
+import (
+	"math/big"
+	"net/url"
+	"strings"
+	"time"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+)
+
+// This file reads FHIR datatypes the way the rule needs them: dates and
+// partial dates, codings, quantities and references. Every function is
+// total: a missing or unreadable value gives the zero value and false (or
+// nothing), never a panic.
+
+// Code is one coding of a concept.
+type Code struct {
+	System  string `json:"system,omitempty"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+// dateLayouts are FHIR's date, dateTime and instant forms, most precise
+// first; a partial date ("2024-03", "2024") reads as its first instant.
+var dateLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "2006-01", "2006"}
+
+// Time reads a FHIR date, dateTime or instant, in UTC.
+func Time(s *string) (time.Time, bool) {
+	if s == nil || *s == "" {
+		return time.Time{}, false
+	}
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, *s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Age is the age in whole years on the day of now.
+func Age(birth, now time.Time) int {
+	age := now.Year() - birth.Year()
+	if now.YearDay() < birth.YearDay() && !(now.Month() > birth.Month() || (now.Month() == birth.Month() && now.Day() >= birth.Day())) {
+		age--
+	}
+	return age
+}
+
+// String is an optional string's value, "" when absent.
+func String(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Ref is a Reference's literal reference ("Observation/1"), "" when absent.
+func Ref(r r4.Reference) string { return String(r.Reference) }
+
+// RefTo is the literal reference to a resource of type typ with this id.
+func RefTo(typ string, id *string) string { return typ + "/" + String(id) }
+
+// Codings are a concept's codings that carry a code.
+func Codings(cc *r4.CodeableConcept) []Code {
+	if cc == nil {
+		return nil
+	}
+	var out []Code
+	for _, c := range cc.Coding {
+		if c.Code != nil {
+			out = append(out, Code{System: String(c.System), Code: *c.Code, Display: String(c.Display)})
+		}
+	}
+	return out
+}
+
+// CodesOf are the code values of every coding of the concepts.
+func CodesOf(ccs ...r4.CodeableConcept) []string {
+	var out []string
+	for _, cc := range ccs {
+		for _, c := range cc.Coding {
+			if c.Code != nil {
+				out = append(out, *c.Code)
+			}
+		}
+	}
+	return out
+}
+
+// FirstCode is the first code value of the concepts, "" when none.
+func FirstCode(ccs []r4.CodeableConcept) string {
+	if c := CodesOf(ccs...); len(c) > 0 {
+		return c[0]
+	}
+	return ""
+}
+
+// Concepts turns an optional concept into a list of none or one.
+func Concepts(cc *r4.CodeableConcept) []r4.CodeableConcept {
+	if cc == nil {
+		return nil
+	}
+	return []r4.CodeableConcept{*cc}
+}
+
+// Display is what a person calls a concept: its text, else the first
+// coding's display, else the first code.
+func Display(cc *r4.CodeableConcept) string {
+	if cc == nil {
+		return ""
+	}
+	if cc.Text != nil && *cc.Text != "" {
+		return *cc.Text
+	}
+	for _, c := range cc.Coding {
+		if c.Display != nil && *c.Display != "" {
+			return *c.Display
+		}
+	}
+	for _, c := range cc.Coding {
+		if c.Code != nil {
+			return *c.Code
+		}
+	}
+	return ""
+}
+
+// Decimal is a quantity's value, exactly as sent (a decimal's precision
+// matters to a range check).
+func Decimal(q *r4.Quantity) (*big.Rat, bool) {
+	if q == nil || q.Value == nil {
+		return nil, false
+	}
+	r, ok := new(big.Rat).SetString(q.Value.String())
+	return r, ok
+}
+
+// DecimalText is a quantity's value as sent, "" when absent.
+func DecimalText(q *r4.Quantity) string {
+	if q == nil || q.Value == nil {
+		return ""
+	}
+	return q.Value.String()
+}
+
+// Unit is a quantity's unit as shown: its text, else its UCUM code.
+func Unit(q *r4.Quantity) string {
+	if q == nil {
+		return ""
+	}
+	if q.Unit != nil {
+		return *q.Unit
+	}
+	return String(q.Code)
+}
+
+// SameUnit compares UCUM codes when both have one, else the unit text; a
+// unit on one side only is a mismatch.
+func SameUnit(a, b *r4.Quantity) bool {
+	if a.Code != nil && b.Code != nil {
+		return *a.Code == *b.Code
+	}
+	return Unit(a) == Unit(b)
+}
+
+// UnderBase reports whether u lies under the server base: the same scheme
+// and host, and a path equal to the base's or below it. It is the one
+// check both the FHIR allowlist and an issuer's servers use.
+func UnderBase(u, base *url.URL) bool {
+	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+		return false
+	}
+	p, b := strings.TrimSuffix(u.Path, "/"), strings.TrimSuffix(base.Path, "/")
+	return p == b || strings.HasPrefix(p, b+"/")
+}

@@ -1,0 +1,95 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/balint-health/balint/evidence"
+)
+
+// Route is one entry of the route table. Path is echo's pattern and also
+// the route's name: request logs, the route label of the HTTP metrics and
+// span names all read it from the matched route, never from the URL, so no
+// id or token in a path reaches them and their values stay a closed set.
+type Route struct {
+	Method, Path string
+	handle       echo.HandlerFunc
+	middleware   []echo.MiddlewareFunc
+}
+
+// unmatched names a request no route matched.
+const unmatched = "unmatched"
+
+// routes is the route table: every route Balint serves.
+func (s *Server) routes() []Route {
+	hook := s.hookMiddleware(s.d.Auth != nil)
+	discovery := s.hookMiddleware(s.d.Auth != nil && !s.cfg.PublicDiscovery)
+	return []Route{
+		{http.MethodGet, "/healthz", s.healthz, nil},
+		{http.MethodGet, "/readyz", s.readyz, nil},
+		{http.MethodGet, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.d.Metrics.Registry, promhttp.HandlerOpts{})), nil},
+		{http.MethodGet, "/rule", s.rule, nil},
+		{http.MethodGet, evidence.Path + ":token", s.evidence, nil},
+		{http.MethodGet, "/cds-services", s.discovery, discovery},
+		{http.MethodPost, "/cds-services/:id", s.invoke, hook},
+		{http.MethodPost, "/cds-services/:id/feedback", s.feedback, hook},
+	}
+}
+
+// hookMiddleware is what runs before a CDS Hooks endpoint: the hook
+// deadline, EHR authentication (unless in development mode or for public
+// discovery), then the rate limit, which so sees the verified issuer.
+func (s *Server) hookMiddleware(authenticate bool) []echo.MiddlewareFunc {
+	mw := []echo.MiddlewareFunc{middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
+		Timeout: s.cfg.HookTimeout,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return writeError(c, err)
+		},
+	})}
+	if authenticate {
+		mw = append(mw, s.authenticate)
+	}
+	if s.cfg.RateLimit > 0 {
+		mw = append(mw, rateLimit(s.cfg.RateLimit, s.cfg.Burst))
+	}
+	return mw
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.d.Ready(ctx); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) rule(c echo.Context) error { return c.HTMLBlob(http.StatusOK, s.d.RulePage) }
+
+func (s *Server) evidence(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
+	if s.d.Pages == nil {
+		return c.HTML(http.StatusForbidden, evidence.ExpiredPage)
+	}
+	page, err := s.d.Pages.Page(c.Request().Context(), c.Param("token"))
+	if status, _ := statusOf(err); status == http.StatusForbidden {
+		return c.HTML(status, evidence.ExpiredPage)
+	}
+	if err != nil {
+		return err
+	}
+	return c.HTMLBlob(http.StatusOK, page)
+}

@@ -1,0 +1,128 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/balint-health/balint/advice"
+	"github.com/balint-health/balint/auth"
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/evidence"
+	"github.com/balint-health/balint/metrics"
+)
+
+// Config is the HTTP configuration.
+type Config struct {
+	// BodyLimit is the largest request body, e.g. "16M".
+	BodyLimit string
+	// HookTimeout is the deadline of a hook call.
+	HookTimeout time.Duration
+	// CORSOrigins, when non-empty, enables CORS for these origins.
+	CORSOrigins []string
+	// RateLimit is requests per second per issuer (per client IP when
+	// unauthenticated); Burst the bucket size. 0 disables.
+	RateLimit float64
+	Burst     int
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed; with
+	// none the peer address is the client IP.
+	TrustedProxies []*net.IPNet
+	// PublicDiscovery serves GET /cds-services without a JWT.
+	PublicDiscovery bool
+}
+
+// Deps are the parts the server serves.
+type Deps struct {
+	Advisor Advisor
+	// Auth, when set, requires an EHR-signed JWT on hook calls (and on
+	// discovery unless PublicDiscovery); nil in development mode.
+	Auth     *auth.Authenticator
+	Pages    *evidence.Pages
+	Metrics  *metrics.Metrics
+	Ready    func(ctx context.Context) error
+	RulePage []byte
+	Logger   *slog.Logger
+}
+
+// Advisor is the use case behind the hook routes (advice.Advisor).
+type Advisor interface {
+	// Hook is the hook a service answers; false for an unknown id.
+	Hook(serviceID string) (string, bool)
+	Discovery() cdshooks.Discovery
+	Answer(ctx context.Context, call *advice.Call) (*cdshooks.Response, error)
+	Feedback(ctx context.Context, serviceID string, fb []cdshooks.Feedback) error
+}
+
+// Server is the HTTP surface.
+type Server struct {
+	// Echo serves the routes; Handler is Echo wrapped in tracing, the
+	// handler to serve.
+	Echo    *echo.Echo
+	Handler http.Handler
+
+	cfg   Config
+	d     Deps
+	paths map[string]bool // the route table's paths
+}
+
+// New builds the server: global middleware, then the route table.
+func New(cfg Config, d Deps) *Server {
+	s := &Server{Echo: echo.New(), cfg: cfg, d: d}
+	e := s.Echo
+	e.HideBanner = true
+	e.HidePort = true
+	if len(cfg.TrustedProxies) > 0 {
+		var opts []echo.TrustOption
+		for _, n := range cfg.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+	e.HTTPErrorHandler = s.errorHandler(d.Logger)
+	e.JSONSerializer = jsonSerializer{}
+
+	e.Use(middleware.RequestID())
+	e.Use(withRequestID)
+	e.Use(s.nameSpan)
+	e.Use(s.observe(d.Metrics, d.Logger))
+	e.Use(middleware.Recover())
+	if len(cfg.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins: cfg.CORSOrigins,
+			AllowMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType},
+		}))
+	}
+	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	s.paths = map[string]bool{}
+	for _, r := range s.routes() {
+		e.Add(r.Method, r.Path, r.handle, r.middleware...)
+		s.paths[r.Path] = true
+	}
+	// The span is started before routing, under a placeholder name;
+	// nameSpan renames it from the route table once echo has matched.
+	s.Handler = otelhttp.NewHandler(e, "balint", otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return unmatched }))
+	return s
+}
+
+// jsonSerializer writes JSON without HTML escaping, so FHIR queries in
+// discovery read "&", not "\u0026".
+type jsonSerializer struct{ echo.DefaultJSONSerializer }
+
+func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
+}
