@@ -51,7 +51,7 @@ type Config struct {
 	Replay ReplayStore
 	HTTP   *http.Client
 	Now    func() time.Time
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // Claims are what a verified token tells about the caller.

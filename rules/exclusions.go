@@ -10,10 +10,10 @@ import (
 	"github.com/balint-health/balint/fhir"
 )
 
-// The exclusions, one function per clinical family, each applying one line
-// of "Do not fire" in the clinical basis (../shared/docs/clinical-basis.md,
-// section "Default rule"). They run in this fixed order, which is the order their
-// reasons are listed in.
+// The exclusions, one function per clinical family, each applying one
+// line of "Do not fire" in the clinical basis
+// (../shared/docs/clinical-basis.md, section "Default rule"). They run in
+// this fixed order, which is the order their reasons are listed in.
 func (e *evaluation) exclusions(snoozedUntil time.Time) {
 	e.excludeAge()
 	e.excludePregnancy()
@@ -73,27 +73,44 @@ func (e *evaluation) excludeCancer() {
 // excludeHospice: "hospice care", seen as an encounter, a referral or a
 // procedure.
 func (e *evaluation) excludeHospice() {
-	p, window := e.p, months(e.p.Windows.HospiceMonths)
+	hospice := e.p.Codes.Hospice
+	e.excludeFound(ExclHospice, e.careRefs(months(e.p.Windows.HospiceMonths), careCodes{
+		encounters: hospice, procedures: hospice,
+		request: func(cs []string) bool { return containsAny(hospice, cs) },
+	}))
+}
+
+// careCodes say which encounters, requests and procedures are a kind of
+// care.
+type careCodes struct {
+	encounters []string // type or service type
+	request    func(codes []string) bool
+	procedures []string
+}
+
+// careRefs are the encounters that happened, requests placed and
+// procedures done within the window that are this kind of care.
+func (e *evaluation) careRefs(window time.Duration, care careCodes) []string {
 	var refs []string
 	for i := range e.h.Encounters {
 		en := &e.h.Encounters[i]
-		if encounterHappened(en) && containsAny(p.Codes.Hospice, encounterCodes(en)) && e.within(fhir.EncounterDate(en), window) {
+		if encounterHappened(en) && containsAny(care.encounters, encounterCodes(en)) && e.within(fhir.EncounterDate(en), window) {
 			refs = append(refs, fhir.RefTo("Encounter", en.Id))
 		}
 	}
 	for i := range e.h.ServiceRequests {
 		sr := &e.h.ServiceRequests[i]
-		if containsAny(p.Codes.Hospice, requestCodes(sr)) && countsAsDone(sr.Status) && e.within(fhir.RequestDate(sr), window) {
+		if care.request(requestCodes(sr)) && countsAsDone(sr.Status) && e.within(fhir.RequestDate(sr), window) {
 			refs = append(refs, fhir.RefTo("ServiceRequest", sr.Id))
 		}
 	}
 	for i := range e.h.Procedures {
 		pr := &e.h.Procedures[i]
-		if procedureHappened(pr) && containsAny(p.Codes.Hospice, fhir.CodesOf(fhir.Concepts(pr.Code)...)) && e.within(fhir.ProcedureDate(pr), window) {
+		if procedureHappened(pr) && containsAny(care.procedures, fhir.CodesOf(fhir.Concepts(pr.Code)...)) && e.within(fhir.ProcedureDate(pr), window) {
 			refs = append(refs, fhir.RefTo("Procedure", pr.Id))
 		}
 	}
-	e.excludeFound(ExclHospice, refs)
+	return refs
 }
 
 // excludeResults: "any critical result or abnormal result not followed by
@@ -134,7 +151,7 @@ func (e *evaluation) excludeOpenWorkup() {
 	for i := range e.h.ServiceRequests {
 		sr := &e.h.ServiceRequests[i]
 		t := fhir.RequestDate(sr)
-		if (sr.Status == r4.RequestStatusActive || sr.Status == r4.RequestStatusOnHold) && !e.isReferral(sr) && !e.mentalHealthRequest(sr) &&
+		if (sr.Status == r4.RequestStatusActive || sr.Status == r4.RequestStatusOnHold) && !e.isReferral(sr) && !e.mentalHealthCodes(requestCodes(sr)) &&
 			!forActiveCondition(sr.ReasonReference, sr.ReasonCode, e.ix) &&
 			(t.IsZero() || e.within(t, months(p.Windows.OpenRequestMonths))) {
 			refs = append(refs, fhir.RefTo("ServiceRequest", sr.Id))
@@ -151,27 +168,10 @@ func (e *evaluation) excludeOpenWorkup() {
 // excludeMentalHealthCare: "mental-health care in the last 12 months", as
 // an encounter, a referral or a therapy procedure.
 func (e *evaluation) excludeMentalHealthCare() {
-	p, window := e.p, months(e.p.Windows.MentalHealthMonths)
-	var refs []string
-	for i := range e.h.Encounters {
-		en := &e.h.Encounters[i]
-		if encounterHappened(en) && containsAny(p.Codes.MentalHealthSpecialties, encounterCodes(en)) && e.within(fhir.EncounterDate(en), window) {
-			refs = append(refs, fhir.RefTo("Encounter", en.Id))
-		}
-	}
-	for i := range e.h.ServiceRequests {
-		sr := &e.h.ServiceRequests[i]
-		if e.mentalHealthRequest(sr) && countsAsDone(sr.Status) && e.within(fhir.RequestDate(sr), window) {
-			refs = append(refs, fhir.RefTo("ServiceRequest", sr.Id))
-		}
-	}
-	for i := range e.h.Procedures {
-		pr := &e.h.Procedures[i]
-		if procedureHappened(pr) && containsAny(p.Codes.MentalHealthReferrals, fhir.CodesOf(fhir.Concepts(pr.Code)...)) && e.within(fhir.ProcedureDate(pr), window) {
-			refs = append(refs, fhir.RefTo("Procedure", pr.Id))
-		}
-	}
-	e.excludeFound(ExclMentalHealth, refs)
+	e.excludeFound(ExclMentalHealth, e.careRefs(months(e.p.Windows.MentalHealthMonths), careCodes{
+		encounters: e.p.Codes.MentalHealthSpecialties, procedures: e.p.Codes.MentalHealthReferrals,
+		request: e.mentalHealthCodes,
+	}))
 }
 
 // excludeRecentReview: "a review already done in the last 6 months":
@@ -203,8 +203,9 @@ func (e *evaluation) excludeDismissed(snoozedUntil time.Time) {
 	}
 }
 
-func (e *evaluation) mentalHealthRequest(sr *r4.ServiceRequest) bool {
-	cs := requestCodes(sr)
+// mentalHealthCodes: a referral to mental-health care names the service
+// or the specialty.
+func (e *evaluation) mentalHealthCodes(cs []string) bool {
 	return containsAny(e.p.Codes.MentalHealthReferrals, cs) || containsAny(e.p.Codes.MentalHealthSpecialties, cs)
 }
 

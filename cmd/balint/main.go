@@ -3,7 +3,9 @@
 //	go run ./cmd/balint --dev      # local: demo patients, SQLite, no EHR auth
 //
 // Configuration is by environment (see README, "Configuration"); flags
-// override it.
+// override it. config.go reads it (the Env table holds every default),
+// wire.go turns it into instances, main.go serves them until a signal.
+// The end-to-end tests of the whole service live here, beside the wiring.
 package main
 
 import (

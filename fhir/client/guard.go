@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/balint-health/balint/fhir"
 )
 
 // Guard is the SSRF allowlist: a FHIR server base is accepted only when its
@@ -66,16 +68,11 @@ func (g *Guard) Check(raw string) error {
 		return nil
 	}
 	for _, b := range g.bases {
-		if b.Scheme == u.Scheme && strings.EqualFold(b.Host, u.Host) && underPath(u.Path, b.Path) {
+		if fhir.UnderBase(u, b) {
 			return nil
 		}
 	}
 	return fmt.Errorf("server is not on the allowlist")
-}
-
-func underPath(p, base string) bool {
-	p = strings.TrimSuffix(p, "/")
-	return p == base || strings.HasPrefix(p, base+"/")
 }
 
 func isLoopback(host string) bool {

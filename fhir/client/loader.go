@@ -48,7 +48,7 @@ type Loader struct {
 	// token source, used when the hook carries no fhirAuthorization.
 	Backend map[string]TokenSource
 	// Local answers hooks that name no fhirServer and prefetch nothing
-	// (the embedded demo). Nil: such hooks get 412.
+	// (the embedded demo). Nil: such hooks are errs.Unavailable.
 	Local Searcher
 	// Observe is passed to every HTTPSearcher.
 	Observe func(resourceType string, d time.Duration, err error)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/balint-health/balint/fhir"
 )
 
 // Limits bound what one history may cost.
@@ -221,9 +223,9 @@ func underBase(u, base string) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	return pu.Scheme == pb.Scheme && strings.EqualFold(pu.Host, pb.Host) && underPath(pu.Path, strings.TrimSuffix(pb.Path, "/"))
+	return fhir.UnderBase(pu, pb)
 }
 
-// Failure returns a search error whose reason is shown in the 412 message;
+// Failure returns a search error whose reason is shown to the caller;
 // for Searchers outside this package.
 func Failure(reason string) error { return fail(reason, nil) }
