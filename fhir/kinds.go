@@ -85,14 +85,6 @@ var kindOf, kindByKey = func() (map[string]*Kind, map[string]*Kind) {
 	return byType, byKey
 }()
 
-// KindOf returns the prefetch key for a resource type, or "".
-func KindOf(resourceType string) string {
-	if k := kindOf[resourceType]; k != nil {
-		return k.Key
-	}
-	return ""
-}
-
 // typeOfKey is the resource type a part of the history holds, "" for a key
 // Balint does not know.
 func typeOfKey(key string) string {

@@ -21,12 +21,7 @@ func (s *Server) discovery(c echo.Context) error {
 // invoke answers a hook call: the protocol's checks, then the use case.
 func (s *Server) invoke(c echo.Context) error {
 	start := time.Now()
-	id := c.Param("id")
-	hook, ok := s.d.Advisor.Hook(id)
-	if !ok {
-		return writeError(c, errNoService)
-	}
-	body, err := readBody(c)
+	id, hook, body, err := s.serviceAndBody(c)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -54,11 +49,7 @@ func (s *Server) invoke(c echo.Context) error {
 }
 
 func (s *Server) feedback(c echo.Context) error {
-	id := c.Param("id")
-	if _, ok := s.d.Advisor.Hook(id); !ok {
-		return writeError(c, errNoService)
-	}
-	body, err := readBody(c)
+	id, _, body, err := s.serviceAndBody(c)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -73,6 +64,18 @@ func (s *Server) feedback(c echo.Context) error {
 }
 
 var errNoService = errs.New(errs.NotFound, "no CDS service with this id")
+
+// serviceAndBody finds the addressed service, then reads the body: an
+// unknown service is answered before its body is read.
+func (s *Server) serviceAndBody(c echo.Context) (id, hook string, body []byte, err error) {
+	id = c.Param("id")
+	hook, ok := s.d.Advisor.Hook(id)
+	if !ok {
+		return id, "", nil, errNoService
+	}
+	body, err = readBody(c)
+	return id, hook, body, err
+}
 
 // readBody reads a body within the body limit; a body that cannot be read
 // is invalid, one over the limit the limit's 413.

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/balint-health/balint/errs"
 	"github.com/balint-health/balint/evidence"
 )
 
@@ -85,8 +87,8 @@ func (s *Server) evidence(c echo.Context) error {
 		return c.HTML(http.StatusForbidden, evidence.ExpiredPage)
 	}
 	page, err := s.d.Pages.Page(c.Request().Context(), c.Param("token"))
-	if status, _ := statusOf(err); status == http.StatusForbidden {
-		return c.HTML(status, evidence.ExpiredPage)
+	if errors.Is(err, errs.Forbidden) {
+		return c.HTML(http.StatusForbidden, evidence.ExpiredPage)
 	}
 	if err != nil {
 		return err

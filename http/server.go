@@ -62,9 +62,7 @@ type Advisor interface {
 
 // Server is the HTTP surface.
 type Server struct {
-	// Echo serves the routes; Handler is Echo wrapped in tracing, the
-	// handler to serve.
-	Echo    *echo.Echo
+	// Handler serves the routes, wrapped in tracing.
 	Handler http.Handler
 
 	cfg   Config
@@ -74,8 +72,8 @@ type Server struct {
 
 // New builds the server: global middleware, then the route table.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{Echo: echo.New(), cfg: cfg, d: d}
-	e := s.Echo
+	s := &Server{cfg: cfg, d: d}
+	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	if len(cfg.TrustedProxies) > 0 {

@@ -296,7 +296,7 @@ func (e *evaluation) spread() {
 			continue
 		}
 		if t := fhir.RequestDate(sr); e.within(t, months(p.Windows.SpecialtiesMonths)) && sr.PerformerType != nil {
-			addSpec([]r4.CodeableConcept{*sr.PerformerType}, t, "ServiceRequest/"+fhir.String(sr.Id))
+			addSpec([]r4.CodeableConcept{*sr.PerformerType}, t, fhir.RefTo("ServiceRequest", sr.Id))
 		}
 	}
 	var pcRefs []string

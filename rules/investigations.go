@@ -241,7 +241,7 @@ func groupInvestigation(g string, obs []*r4.Observation, p *Policy, ix *index) I
 	inv := Investigation{Ref: ref, Kind: "lab", Date: fhir.ObservationDate(first)}
 	var analytes []*r4.Observation
 	for _, o := range obs {
-		inv.Refs = append(inv.Refs, "Observation/"+fhir.String(o.Id))
+		inv.Refs = append(inv.Refs, fhir.RefTo("Observation", o.Id))
 		analytes = append(analytes, membersOf(o, ix)...)
 		if d := fhir.ObservationDate(o); d.After(inv.Date) {
 			inv.Date = d

@@ -80,7 +80,6 @@ type parts struct {
 	Handler http.Handler
 	Store   *store.DB
 	Metrics *metrics.Metrics
-	Policy  *rules.Policy
 	cancel  context.CancelFunc
 }
 
@@ -120,7 +119,7 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{Store: st, Policy: policy, Metrics: metrics.New()}
+	p := &parts{Store: st, Metrics: metrics.New()}
 	ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	fail := func(err error) (*parts, error) { p.Close(); return nil, err }
 
