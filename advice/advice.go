@@ -3,6 +3,7 @@ package advice
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/balint-health/balint/cdshooks"
@@ -33,7 +34,11 @@ type Store interface {
 
 // Advisor answers Balint's CDS services.
 type Advisor struct {
-	Policy  *rules.Policy
+	// Policy is the policy at start; SetPolicy replaces it while serving.
+	Policy *rules.Policy
+	// Zone is the site's time zone (nil: UTC): record dates without one
+	// are its calendar days.
+	Zone    *time.Location
 	Loader  *client.Loader
 	Store   Store
 	Pages   *evidence.Pages
@@ -45,6 +50,20 @@ type Advisor struct {
 	// (type smart) with the page's signed URL as appContext.
 	SMARTLaunchURL string
 	Logger         *slog.Logger
+
+	current atomic.Pointer[rules.Policy]
+}
+
+// SetPolicy installs a recompiled policy (its value sets expanded anew);
+// calls already running finish with the one they started with.
+func (a *Advisor) SetPolicy(p *rules.Policy) { a.current.Store(p) }
+
+// policy is the policy in force.
+func (a *Advisor) policy() *rules.Policy {
+	if p := a.current.Load(); p != nil {
+		return p
+	}
+	return a.Policy
 }
 
 // Call is a hook call that the protocol has decoded and validated, with
@@ -108,7 +127,7 @@ func Since(p *rules.Policy, now time.Time) string {
 }
 
 func (a *Advisor) tokens() cdshooks.Tokens {
-	return cdshooks.Tokens{"balint.since": Since(a.Policy, a.Now())}
+	return cdshooks.Tokens{"balint.since": Since(a.policy(), a.Now())}
 }
 
 // Discovery is the discovery document as published now: the context

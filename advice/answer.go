@@ -28,7 +28,7 @@ func (a *Advisor) review(ctx context.Context, call *Call, queries map[string]str
 	if err != nil {
 		return nil, err
 	}
-	card, err := cards.Review(d, a.Policy, cc)
+	card, err := cards.Review(d, a.policy(), cc)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (a *Advisor) orders(ctx context.Context, call *Call, queries map[string]str
 			}
 			cc = &c
 		}
-		card, err := cards.Order(pr, d.Fire, a.Policy, *cc)
+		card, err := cards.Order(pr, d.Fire, a.policy(), *cc)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +80,7 @@ func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision
 		Now: a.Now(), Secret: a.Store.Secret(), SourceURL: a.BaseURL + "/rule",
 	}
 	if a.Pages != nil {
-		u, err := a.Pages.Link(ctx, evidence.FromDecision(d, a.Policy))
+		u, err := a.Pages.Link(ctx, evidence.FromDecision(d, a.policy()))
 		if err != nil {
 			return c, err
 		}

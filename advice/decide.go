@@ -47,7 +47,7 @@ func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]str
 	if err != nil {
 		return nil, err
 	}
-	d := rules.Evaluate(a.Policy, rules.Input{History: h, Now: a.Now(), SnoozedUntil: snoozed})
+	d := rules.Evaluate(a.policy(), rules.Input{History: h, Now: a.Now(), Zone: a.Zone, SnoozedUntil: snoozed})
 	a.record(ctx, call, h, &d)
 	return &d, nil
 }
@@ -72,7 +72,11 @@ func (a *Advisor) record(ctx context.Context, call *Call, h *fhir.History, d *ru
 	}
 	for _, k := range fhir.Kinds {
 		if n := k.Count(h); n > 0 && k.ResourceType != "Patient" {
-			m.Decoded.WithLabelValues(k.ResourceType, string(h.Sources[k.Key])).Add(float64(n))
+			origin := string(h.Sources[k.Key])
+			if k.Query == "" {
+				origin = "included" // arrived with another kind's search
+			}
+			m.Decoded.WithLabelValues(k.ResourceType, origin).Add(float64(n))
 		}
 	}
 	for _, s := range h.Skipped {

@@ -35,12 +35,18 @@ func (a *Advisor) Feedback(ctx context.Context, serviceID string, fbs []cdshooks
 			}
 		}
 		if f.Outcome == cdshooks.OutcomeOverridden {
-			switch rec.ReasonCode {
-			case cards.OverrideAlreadyAddressed, cards.OverrideNotAppropriate:
-				rec.SnoozeUntil = now.Add(rules.Months(a.Policy.Snooze.DismissedMonths))
-			case cards.OverrideRedFlag:
-				rec.SnoozeUntil = now.Add(rules.Months(a.Policy.Snooze.RedFlagMonths))
+			// Any override snoozes: the clinician has seen the card and set
+			// it aside, whether with one of our reasons, an EHR's own, free
+			// text or none. Red flags under investigation snooze for the
+			// shorter period, so the card can speak once they are settled.
+			if rec.ReasonCode == "" {
+				rec.ReasonCode = "none"
 			}
+			months := a.policy().Snooze.DismissedMonths
+			if rec.ReasonCode == cards.OverrideRedFlag {
+				months = a.policy().Snooze.RedFlagMonths
+			}
+			rec.SnoozeUntil = now.Add(rules.Months(months))
 		}
 		inserted, err := a.Store.AddFeedback(ctx, rec)
 		if errors.Is(err, store.ErrNotFound) {
@@ -63,7 +69,9 @@ func (a *Advisor) Feedback(ctx context.Context, serviceID string, fbs []cdshooks
 }
 
 // overrideCode maps an override reason to Balint's code: by code in our
-// system, else by its display (some EHRs send back only the text shown).
+// system, else by its display (some EHRs send back only the text shown);
+// any other reason (an EHR's own list) is "other". The codes are a closed
+// set, so they can label metrics.
 func overrideCode(c cdshooks.Coding) string {
 	for _, r := range cards.OverrideReasons {
 		if (c.Code == r.Code && (c.System == "" || c.System == r.System)) || strings.EqualFold(strings.TrimSpace(c.Display), r.Display) {

@@ -12,8 +12,9 @@ import (
 )
 
 // banned matches the words a card must never use (clinical basis, "How the
-// card speaks") as whole words in any case, with their usual variants. It
-// lives in a test file so the product's code never spells them.
+// card speaks") as whole words in any case, with their usual variants. The
+// product's own pattern (text.go, for record text) is checked against this
+// copy, written apart, not against itself.
 var banned = regexp.MustCompile(`(?i)\b(mus|somati[sz]\w*|frequent attenders?|heart-?sink\w*|medically unexplained)\b`)
 
 func TestBannedPatternItself(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
 	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/rules"
 )
 
@@ -112,16 +113,12 @@ func ReviewDetail(d *rules.Decision, p *rules.Policy) string {
 	fmt.Fprintf(&b, "**Normal investigations that counted** (last %d months, the same test within %d days counted once):\n\n",
 		p.Windows.InvestigationsMonths, p.Windows.SameTestDays)
 	for _, inv := range d.Counted {
-		fmt.Fprintf(&b, "- %s: %s, %s, normal\n", inv.Date.Format("2 Jan 2006"), inv.Display, inv.System)
+		fmt.Fprintf(&b, "- %s: %s, %s, normal\n", inv.Date.Format("2 Jan 2006"), testName(inv.Display, inv.Codes, "test"), RecordText(inv.System, "other"))
 	}
 	if len(d.Specialties) > 0 {
 		fmt.Fprintf(&b, "\n**Specialties involved** (last %d months):\n\n", p.Windows.SpecialtiesMonths)
 		for _, s := range d.Specialties {
-			name := s.Display
-			if name == "" {
-				name = "SNOMED " + s.Code
-			}
-			fmt.Fprintf(&b, "- %s (since %s)\n", name, s.First.Format("Jan 2006"))
+			fmt.Fprintf(&b, "- %s (since %s)\n", RecordText(s.Display, "specialty code "+s.Code), s.First.Format("Jan 2006"))
 		}
 	}
 	b.WriteString("\n**Why this card:** ")
@@ -146,11 +143,66 @@ func ReviewDetail(d *rules.Decision, p *rules.Policy) string {
 		}
 	}
 	b.WriteString(strings.Join(met, "; "))
-	b.WriteString(". No critical or unresolved abnormal result, open work-up, recent mental-health care or recent questionnaire was found.\n\n")
+	if d.Checked() {
+		b.WriteString(". No critical or unresolved abnormal result, open work-up, recent mental-health care or recent questionnaire was found.\n\n")
+	} else {
+		b.WriteString(".\n\n" + NotCheckedLine(d) + "\n\n")
+	}
 	b.WriteString(NotRealLine + "\n\n")
 	b.WriteString(AdviceLine + "\n")
 	return b.String()
 }
+
+// NotCheckedLine says, in one line, what of the record could not be
+// checked: entries that could not be read, results whose normality the
+// record does not say. The card then claims nothing about the rest.
+func NotCheckedLine(d *rules.Decision) string {
+	var parts []string
+	if n := len(d.Unread); n > 0 {
+		types := map[string]bool{}
+		var names []string
+		for _, u := range d.Unread {
+			t := u.ResourceType
+			if t == "" {
+				t = "unknown type"
+			}
+			if !types[t] {
+				types[t] = true
+				names = append(names, t)
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%d %s of the record could not be read (%s)", n, plural(n, "entry", "entries"), strings.Join(names, ", ")))
+	}
+	if n := d.Features.Unknown; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s could not be judged normal or abnormal from the record", n, plural(n, "result", "results")))
+	}
+	return "**Not everything was checked:** " + strings.Join(parts, "; ") +
+		". Exclusions were looked for only in what could be read; check the record before acting on this card."
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// testName is how a card names a test: its display from the record, made
+// safe, else its first code, else none.
+func testName(display string, codes []fhir.Code, none string) string {
+	if len(codes) > 0 {
+		none = "test code " + codes[0].Code
+	}
+	return RecordText(display, none)
+}
+
+// SuggestionSystem is the code system of the requests Balint's
+// suggestions draft; the rule reads it back to know the review was asked
+// for.
+const SuggestionSystem = "https://balint-health.github.io/balint/CodeSystem/suggestion"
+
+// ReviewCode is the code of the whole-person review request.
+const ReviewCode = "whole-person-review"
 
 // Suggestions are the review's actions: a longer appointment with one
 // coordinating clinician, and the questionnaires. Draft resources only.
@@ -159,10 +211,13 @@ func Suggestions(cardUUID string, c Context) ([]cdshooks.Suggestion, error) {
 	requester := &r4.Reference{Reference: ptr(c.UserRef)}
 	authored := ptr(c.Now.UTC().Format(time.RFC3339))
 	review := r4.ServiceRequest{
-		Status:             r4.RequestStatusDraft,
-		Intent:             r4.RequestIntentProposal,
-		Category:           []r4.CodeableConcept{{Coding: []r4.Coding{{System: ptr("http://snomed.info/sct"), Code: ptr("409063005"), Display: ptr("Counseling")}}}},
-		Code:               &r4.CodeableConcept{Text: ptr("Longer review appointment: whole-person review of symptoms, daily impact and wellbeing")},
+		Status:   r4.RequestStatusDraft,
+		Intent:   r4.RequestIntentProposal,
+		Category: []r4.CodeableConcept{{Coding: []r4.Coding{{System: ptr("http://snomed.info/sct"), Code: ptr("409063005"), Display: ptr("Counseling")}}}},
+		Code: &r4.CodeableConcept{
+			Coding: []r4.Coding{{System: ptr(SuggestionSystem), Code: ptr(ReviewCode), Display: ptr("Whole-person review")}},
+			Text:   ptr("Longer review appointment: whole-person review of symptoms, daily impact and wellbeing"),
+		},
 		Subject:            subject,
 		Requester:          requester,
 		AuthoredOn:         authored,

@@ -22,9 +22,9 @@ func Order(pr rules.Prior, review bool, p *rules.Policy, c Context) (cdshooks.Ca
 		OverrideReasons: OverrideReasons,
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Earlier results of %s** (last %d months):\n\n", pr.Order.Display, p.Windows.InvestigationsMonths)
+	fmt.Fprintf(&b, "**Earlier results of %s** (last %d months):\n\n", orderName(pr.Order), p.Windows.InvestigationsMonths)
 	for _, r := range pr.Results {
-		fmt.Fprintf(&b, "- %s: %s, %s\n", r.Date.Format("2 Jan 2006"), r.Display, r.Verdict)
+		fmt.Fprintf(&b, "- %s: %s, %s\n", r.Date.Format("2 Jan 2006"), testName(r.Display, r.Codes, "test"), r.Verdict)
 	}
 	b.WriteString("\nThe order is not blocked; this is for information.\n")
 	if review {
@@ -45,20 +45,14 @@ func Order(pr rules.Prior, review bool, p *rules.Policy, c Context) (cdshooks.Ca
 }
 
 func orderSummary(pr rules.Prior) string {
-	noun := "result"
-	if pr.Normal > 1 {
-		noun = "results"
-	}
-	s := fmt.Sprintf("%d previous %s of this test since %s %s normal: %s.", pr.Normal, noun, pr.Since.Format("2 Jan 2006"), were(pr.Normal), pr.Order.Display)
+	noun, were := plural(pr.Normal, "result", "results"), plural(pr.Normal, "was", "were")
+	s := fmt.Sprintf("%d previous %s of this test since %s %s normal: %s.", pr.Normal, noun, pr.Since.Format("2 Jan 2006"), were, orderName(pr.Order))
 	if utf8.RuneCountInString(s) >= cdshooks.MaxSummaryLen {
-		s = fmt.Sprintf("%d previous %s of this test since %s %s normal.", pr.Normal, noun, pr.Since.Format("2 Jan 2006"), were(pr.Normal))
+		s = fmt.Sprintf("%d previous %s of this test since %s %s normal.", pr.Normal, noun, pr.Since.Format("2 Jan 2006"), were)
 	}
 	return s
 }
 
-func were(n int) string {
-	if n == 1 {
-		return "was"
-	}
-	return "were"
-}
+// orderName is the draft order's name as the EHR sent it, made safe.
+func orderName(o rules.DraftOrder) string { return testName(o.Display, o.Codes, "this test") }
+

@@ -50,8 +50,11 @@ who looks at the whole person. Balint makes that pattern visible. It advises, ex
 <h2>It does not fire when</h2>
 <ul>
 <li>the patient is under {{.P.Thresholds.MinAge}} or the age is unknown;</li>
-<li>there was a pregnancy in the last {{.P.Windows.PregnancyMonths}} months, active cancer, or hospice care;</li>
-<li>any result was critical, an abnormal result was not followed by a normal repeat, or a diagnostic request or report is still open;</li>
+<li>a pregnancy overlapped the last {{.P.Windows.PregnancyMonths}} months, a cancer is active or in remission, or there was hospice care{{if .P.Windows.HospiceMonths}} in the last {{.P.Windows.HospiceMonths}} months{{end}};</li>
+<li>any result was critical, or an abnormal result was not followed by a normal repeat of the same test, whatever it was ordered for (only monitoring of a chronic condition on the site's list is set aside);</li>
+<li>a diagnostic order, referral, procedure or report is still open, whatever its reason;</li>
+<li>the review this card suggests has already been requested;</li>
+<li>an entry of the record that could carry one of these exclusions could not be read;</li>
 <li>there was mental-health care in the last {{.P.Windows.MentalHealthMonths}} months, or PHQ-15, PHQ-9, GAD-7 or a screening assessment in the last {{.P.Windows.ScreeningMonths}} months;</li>
 <li>a clinician dismissed the card for this patient recently ({{.P.Snooze.DismissedMonths}} months; {{.P.Snooze.RedFlagMonths}} months when new or red-flag symptoms are under investigation).</li>
 </ul>

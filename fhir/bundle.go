@@ -26,6 +26,9 @@ func Searchset(resources []json.RawMessage) []byte {
 func Prefetch(byType func(resourceType string) []json.RawMessage) map[string]json.RawMessage {
 	p := make(map[string]json.RawMessage, len(Kinds))
 	for _, k := range Kinds {
+		if k.Query == "" {
+			continue
+		}
 		rs := byType(k.ResourceType)
 		if k.ResourceType == "Patient" {
 			if len(rs) > 0 {

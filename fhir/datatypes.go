@@ -23,25 +23,49 @@ type Code struct {
 
 // dateLayouts are FHIR's date, dateTime and instant forms, most precise
 // first; a partial date ("2024-03", "2024") reads as its first instant.
-var dateLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "2006-01", "2006"}
+var dateLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02", "2006-01", "2006"}
 
-// Time reads a FHIR date, dateTime or instant, in UTC.
-func Time(s *string) (time.Time, bool) {
+// Time reads a FHIR date, dateTime or instant in the site's zone loc. A
+// value with an offset is that instant; a date, a partial date or a time
+// without an offset is local to the site, which is where the record was
+// kept: "2024-03-05" is the 5th in Berlin, not 23:00 on the 4th.
+func Time(s *string, loc *time.Location) (time.Time, bool) {
 	if s == nil || *s == "" {
 		return time.Time{}, false
 	}
 	for _, l := range dateLayouts {
-		if t, err := time.Parse(l, *s); err == nil {
-			return t.UTC(), true
+		if t, err := time.ParseInLocation(l, *s, loc); err == nil {
+			return t.In(loc), true
 		}
 	}
 	return time.Time{}, false
 }
 
-// Age is the age in whole years on the day of now.
+// BirthDate reads a birth date as the latest day it can mean: a year
+// alone is 31 December, a year and month its last day. The age derived
+// from it is then the youngest the patient can be, so a partial date
+// never makes a child an adult.
+func BirthDate(s *string, loc *time.Location) (time.Time, bool) {
+	t, ok := Time(s, loc)
+	if !ok {
+		return t, false
+	}
+	switch len(*s) {
+	case len("2006"):
+		t = t.AddDate(1, 0, -1)
+	case len("2006-01"):
+		t = t.AddDate(0, 1, -1)
+	}
+	return t, true
+}
+
+// Age is the age in whole years on the day of now, in birth's zone: the
+// birthday has come when the (month, day) of now reaches that of birth, so
+// someone born on 29 February turns a year older on 1 March in other years.
 func Age(birth, now time.Time) int {
+	now = now.In(birth.Location())
 	age := now.Year() - birth.Year()
-	if now.YearDay() < birth.YearDay() && !(now.Month() > birth.Month() || (now.Month() == birth.Month() && now.Day() >= birth.Day())) {
+	if now.Month() < birth.Month() || (now.Month() == birth.Month() && now.Day() < birth.Day()) {
 		age--
 	}
 	return age

@@ -347,6 +347,7 @@ type (
 	plainServiceRequest   fhir.ServiceRequest
 	plainProcedure        fhir.Procedure
 	plainCondition        fhir.Condition
+	plainPractitionerRole fhir.PractitionerRole
 )
 
 // decodeInto decodes raw into a new last element of list, and returns it
@@ -392,7 +393,7 @@ func (h *History) addResource(key string, i int, raw []byte, want string) bool {
 		}
 		k, ok := kindOf[typ]
 		if !ok {
-			h.skip(key, i, typ, idOf(raw), "resource type not used by the rule")
+			h.skip(key, i, typ, idOf(raw), ReasonUnusedType)
 			return true
 		}
 		d := k.part.decode(h, func(v any) error { return json.Unmarshal(raw, v, decodeOptions) })

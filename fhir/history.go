@@ -18,6 +18,11 @@ const (
 	FromDemo     Origin = "demo"
 )
 
+// ReasonUnusedType is why an entry of a resource type the rule does not
+// read was left out: not a doubt about the record, unlike every other
+// reason.
+const ReasonUnusedType = "resource type not used by the rule"
+
 // Skipped is one entry left out of a history, and why. Reason carries the
 // decoder's message (field and code names, never resource content).
 type Skipped struct {
@@ -37,6 +42,9 @@ type History struct {
 	ServiceRequests   []fhir.ServiceRequest
 	Conditions        []fhir.Condition
 	Procedures        []fhir.Procedure
+	// PractitionerRoles arrive included with encounters and requests
+	// (_include), for their specialty.
+	PractitionerRoles []fhir.PractitionerRole
 
 	Skipped []Skipped
 	// Sources maps each prefetch key to where its resources came from.

@@ -1,7 +1,9 @@
 package fhir
 
 import (
+	"maps"
 	"slices"
+	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
@@ -39,14 +41,14 @@ var Kinds = []Kind{
 			id:    func(r *r4.DiagnosticReport) *string { return r.Id },
 			state: func(r *r4.DiagnosticReport) string { return code(r.Status) },
 			init:  r4.DiagnosticReport{Status: noStatus}}},
-	{"encounters", "Encounter", "Encounter?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}",
+	{"encounters", "Encounter", "Encounter?subject=Patient/{{context.patientId}}&date=ge{{balint.since}}&_include=Encounter:participant",
 		list[r4.Encounter, plainEncounter]{
 			field: func(h *History) *[]r4.Encounter { return &h.Encounters },
 			plain: func(r *r4.Encounter) *plainEncounter { return (*plainEncounter)(r) },
 			id:    func(r *r4.Encounter) *string { return r.Id },
 			state: func(r *r4.Encounter) string { return code(r.Status) },
 			init:  r4.Encounter{Status: noStatus}}},
-	{"requests", "ServiceRequest", "ServiceRequest?subject=Patient/{{context.patientId}}&authored=ge{{balint.since}}",
+	{"requests", "ServiceRequest", "ServiceRequest?subject=Patient/{{context.patientId}}&authored=ge{{balint.since}}&_include=ServiceRequest:performer",
 		list[r4.ServiceRequest, plainServiceRequest]{
 			field: func(h *History) *[]r4.ServiceRequest { return &h.ServiceRequests },
 			plain: func(r *r4.ServiceRequest) *plainServiceRequest { return (*plainServiceRequest)(r) },
@@ -73,6 +75,12 @@ var Kinds = []Kind{
 			id:    func(r *r4.Procedure) *string { return r.Id },
 			state: func(r *r4.Procedure) string { return code(r.Status) },
 			init:  r4.Procedure{Status: noStatus}}},
+	{"practitionerRoles", "PractitionerRole", "",
+		list[r4.PractitionerRole, plainPractitionerRole]{
+			field: func(h *History) *[]r4.PractitionerRole { return &h.PractitionerRoles },
+			plain: func(r *r4.PractitionerRole) *plainPractitionerRole { return (*plainPractitionerRole)(r) },
+			id:    func(r *r4.PractitionerRole) *string { return r.Id },
+			state: func(*r4.PractitionerRole) string { return "-" }}},
 }
 
 // kindOf and kindByKey find a kind by resource type and by key.
@@ -98,7 +106,9 @@ func typeOfKey(key string) string {
 func Templates() map[string]string {
 	m := make(map[string]string, len(Kinds))
 	for _, k := range Kinds {
-		m[k.Key] = k.Query
+		if k.Query != "" {
+			m[k.Key] = k.Query
+		}
 	}
 	return m
 }
@@ -193,7 +203,7 @@ func (patientPart) index(h *History, typ string, add func(string, any)) {
 // Index finds a history's resources by literal reference ("Observation/1").
 type Index map[string]any
 
-// NewIndex indexes every resource of h.
+// NewIndex indexes every resource of h by "Type/id".
 func NewIndex(h *History) Index {
 	ix := make(Index, h.Len())
 	for _, k := range Kinds {
@@ -202,8 +212,47 @@ func NewIndex(h *History) Index {
 	return ix
 }
 
-// Lookup returns the resource of type T that ref names, or nil.
+// uuidAliases marks an index that also holds "urn:uuid:<id>" keys.
+const uuidAliases = "\x00urn:uuid"
+
+// Lookup returns the resource of type T that ref names, or nil. An
+// absolute reference ("https://ehr/fhir/Observation/1/_history/2") finds
+// the resource by its type and id; a transaction bundle's "urn:uuid:<id>"
+// (Synthea's, among others) by its id, the index learning those keys on
+// the first such reference, so records that never use them never pay.
 func Lookup[T any](ix Index, ref string) *T {
-	r, _ := ix[ref].(*T)
-	return r
+	r, ok := ix[ref]
+	if !ok {
+		if id, isUUID := strings.CutPrefix(ref, "urn:uuid:"); isUUID {
+			if _, done := ix[uuidAliases]; !done {
+				aliasUUIDs(ix)
+			}
+			r = ix["urn:uuid:"+id]
+		} else {
+			r = ix[localRef(ref)]
+		}
+	}
+	t, _ := r.(*T)
+	return t
+}
+
+func aliasUUIDs(ix Index) {
+	aliases := map[string]any{}
+	for ref, r := range ix {
+		if _, id, ok := strings.Cut(ref, "/"); ok && id != "" {
+			aliases["urn:uuid:"+id] = r
+		}
+	}
+	maps.Copy(ix, aliases)
+	ix[uuidAliases] = nil
+}
+
+// localRef is an absolute or versioned reference as "Type/id".
+func localRef(ref string) string {
+	ref, _, _ = strings.Cut(ref, "/_history/")
+	parts := strings.Split(strings.TrimSuffix(ref, "/"), "/")
+	if len(parts) < 2 {
+		return ref
+	}
+	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
 }

@@ -46,7 +46,7 @@ func New() *Metrics {
 		FHIRPages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_fhir_pages_total",
 			Help: "FHIR search pages fetched, by resource type."}, []string{"resource_type"}),
 		Decoded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_history_resources_total",
-			Help: "Resources decoded into histories, by resource type and origin."}, []string{"resource_type", "origin"}),
+			Help: "Resources decoded into histories, by resource type and origin (prefetch, server, demo; included: arrived with another kind's search)."}, []string{"resource_type", "origin"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_history_skipped_total",
 			Help: "Entries skipped while decoding histories, by resource type."}, []string{"resource_type"}),
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_decisions_total",

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
@@ -177,28 +176,10 @@ func shifted(t *testing.T, bundle []byte, days int) *fhir.History {
 	if err := json.Unmarshal(bundle, &v); err != nil {
 		t.Fatal(err)
 	}
-	var walk func(any) any
-	walk = func(v any) any {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				x[k] = walk(e)
-			}
-		case []any:
-			for i, e := range x {
-				x[i] = walk(e)
-			}
-		case string:
-			if ts, err := time.Parse(time.RFC3339, x); err == nil {
-				return ts.AddDate(0, 0, days).Format(time.RFC3339)
-			}
-			if ts, err := time.Parse("2006-01-02", x); err == nil {
-				return ts.AddDate(0, 0, days).Format("2006-01-02")
-			}
-		}
-		return v
+	b, err := shiftDates(v, days)
+	if err != nil {
+		t.Fatal(err)
 	}
-	b, _ := json.Marshal(walk(v))
 	h := fhir.NewHistory()
 	if _, err := h.AddJSON("all", fhir.FromPrefetch, b); err != nil {
 		t.Fatal(err)

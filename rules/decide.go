@@ -38,6 +38,8 @@ const (
 	ExclMentalHealth    = "mental_health_care"
 	ExclRecentScreening = "recent_screening"
 	ExclDismissed       = "dismissed"
+	ExclReviewRequested = "review_requested"
+	ExclUnreadable      = "unreadable_record"
 )
 
 // Reason is one criterion checked or one exclusion hit, with the resources
@@ -98,6 +100,9 @@ type Encounter struct {
 type Input struct {
 	History *fhir.History
 	Now     time.Time
+	// Zone is the site's time zone (BALINT_TIMEZONE): date-only values are
+	// its calendar days. Nil is UTC.
+	Zone *time.Location
 	// SnoozedUntil: the card was overridden for this patient until then.
 	SnoozedUntil time.Time
 }
@@ -113,9 +118,18 @@ type Decision struct {
 	Investigations []Investigation `json:"investigations"`
 	Specialties    []Specialty     `json:"specialties"`
 	Encounters     []Encounter     `json:"encounters"`
-	WindowStart    time.Time       `json:"windowStart"`
-	Now            time.Time       `json:"now"`
+	// Unread are the entries of the record that could not be read (not
+	// those of resource types the rule does not use): the card then says
+	// the record was not read whole.
+	Unread      []fhir.Skipped `json:"unread,omitempty"`
+	WindowStart time.Time      `json:"windowStart"`
+	Now         time.Time      `json:"now"`
 }
+
+// Checked reports whether every result and entry the decision rests on
+// could be read: no unread entry and no result of unknown normality. Only
+// then may a card say that nothing abnormal or open was found.
+func (d *Decision) Checked() bool { return len(d.Unread) == 0 && d.Features.Unknown == 0 }
 
 // Exclusions returns the codes of the exclusions hit.
 func (d *Decision) Exclusions() []string {
@@ -150,11 +164,12 @@ func (d *Decision) Reason(code string) (Reason, bool) {
 }
 
 type evaluation struct {
-	p   *Policy
-	now time.Time
-	h   *fhir.History
-	ix  *index
-	d   *Decision
+	*reader
+	h *fhir.History
+	d *Decision
+	// all are the investigations at any date (a pending report may be
+	// undated).
+	all []Investigation
 }
 
 func (e *evaluation) within(t time.Time, window time.Duration) bool {
@@ -187,11 +202,22 @@ func Evaluate(p *Policy, in Input) Decision {
 	if h == nil {
 		h = fhir.NewHistory()
 	}
-	e := &evaluation{p: p, now: in.Now.UTC(), h: h, ix: newIndex(h), d: &Decision{Now: in.Now.UTC()}}
-	e.d.WindowStart = e.now.Add(-months(p.Windows.InvestigationsMonths))
+	loc := in.Zone
+	if loc == nil {
+		loc = time.UTC
+	}
+	now := in.Now.In(loc)
+	r := &reader{p: p, ix: newIndex(h), loc: loc, now: now, pt: h.Patient}
+	e := &evaluation{reader: r, h: h, d: &Decision{Now: now}}
+	e.d.WindowStart = now.Add(-months(p.Windows.InvestigationsMonths))
+	for _, s := range h.Skipped {
+		if s.Reason != fhir.ReasonUnusedType {
+			e.d.Unread = append(e.d.Unread, s)
+		}
+	}
 
-	invs := investigations(h, p, e.ix)
-	for _, inv := range invs {
+	e.all = r.investigations(h)
+	for _, inv := range e.all {
 		if e.within(inv.Date, months(p.Windows.InvestigationsMonths)) {
 			e.d.Investigations = append(e.d.Investigations, inv)
 		}
@@ -223,6 +249,8 @@ func Evaluate(p *Policy, in Input) Decision {
 // normal, the same test within same_test_days once.
 func (e *evaluation) count() {
 	p, d := e.p, e.d
+	// last is when each code was last counted: the same test is any
+	// shared code, not only the first.
 	last := map[string]time.Time{}
 	systems := map[string]bool{}
 	var refs []string
@@ -242,11 +270,16 @@ func (e *evaluation) count() {
 			d.Features.Unknown++
 			continue
 		}
-		k := inv.key()
-		if t, ok := last[k]; ok && inv.Date.Sub(t) < days(p.Windows.SameTestDays) {
+		keys := inv.keys()
+		if slices.ContainsFunc(keys, func(k string) bool {
+			t, ok := last[k]
+			return ok && inv.Date.Sub(t) < days(p.Windows.SameTestDays)
+		}) {
 			continue
 		}
-		last[k] = inv.Date
+		for _, k := range keys {
+			last[k] = inv.Date
+		}
 		d.Counted = append(d.Counted, inv)
 		systems[inv.System] = true
 		refs = append(refs, inv.Ref)
@@ -272,31 +305,37 @@ func (e *evaluation) count() {
 func (e *evaluation) spread() {
 	p, d := e.p, e.d
 	specs := map[string]*Specialty{}
-	addSpec := func(cc []r4.CodeableConcept, date time.Time, ref string) {
-		for _, c := range cc {
-			for _, code := range fhir.Codings(&c) {
-				if contains(p.Codes.PrimaryCareSpecialties, code.Code) || contains(p.Codes.MentalHealthSpecialties, code.Code) {
-					continue
-				}
-				s := specs[code.Code]
-				if s == nil {
-					s = &Specialty{Code: code.Code, Display: code.Display, First: date}
-					specs[code.Code] = s
-				}
-				if date.Before(s.First) {
-					s.First = date
-				}
-				s.Refs = append(s.Refs, ref)
-			}
+	addSpec := func(cc *r4.CodeableConcept, date time.Time, ref string) {
+		code, name, ok := e.specialtyOf(cc)
+		if !ok {
+			return
+		}
+		sp := specs[code]
+		if sp == nil {
+			sp = &Specialty{Code: code, Display: name, First: date}
+			specs[code] = sp
+		}
+		if date.Before(sp.First) {
+			sp.First = date
+		}
+		if !slices.Contains(sp.Refs, ref) {
+			sp.Refs = append(sp.Refs, ref)
 		}
 	}
+	window := months(p.Windows.SpecialtiesMonths)
 	for i := range e.h.ServiceRequests {
 		sr := &e.h.ServiceRequests[i]
 		if !e.isReferral(sr) || !countsAsDone(sr.Status) {
 			continue
 		}
-		if t := fhir.RequestDate(sr); e.within(t, months(p.Windows.SpecialtiesMonths)) && sr.PerformerType != nil {
-			addSpec([]r4.CodeableConcept{*sr.PerformerType}, t, fhir.RefTo("ServiceRequest", sr.Id))
+		if t := fhir.RequestDate(sr, e.loc); e.within(t, window) {
+			ref := fhir.RefTo("ServiceRequest", sr.Id)
+			addSpec(sr.PerformerType, t, ref)
+			for _, role := range e.roles(sr.Performer) {
+				for j := range role.Specialty {
+					addSpec(&role.Specialty[j], t, ref)
+				}
+			}
 		}
 	}
 	var pcRefs []string
@@ -305,9 +344,9 @@ func (e *evaluation) spread() {
 		if !encounterHappened(en) {
 			continue
 		}
-		t := fhir.EncounterDate(en)
+		t := fhir.EncounterDate(en, e.loc)
 		ref := fhir.RefTo("Encounter", en.Id)
-		pc := en.ServiceType != nil && containsAny(p.Codes.PrimaryCareSpecialties, fhir.CodesOf(*en.ServiceType))
+		pc := en.ServiceType != nil && p.sets.primaryCare.coded(*en.ServiceType)
 		if e.within(t, months(p.Windows.InvestigationsMonths)) {
 			d.Encounters = append(d.Encounters, Encounter{Ref: ref, Date: t, PrimaryCare: pc})
 		}
@@ -317,8 +356,20 @@ func (e *evaluation) spread() {
 			}
 			continue
 		}
-		if en.ServiceType != nil && e.within(t, months(p.Windows.SpecialtiesMonths)) {
-			addSpec([]r4.CodeableConcept{*en.ServiceType}, t, ref)
+		if !e.within(t, window) {
+			continue
+		}
+		addSpec(en.ServiceType, t, ref)
+		var who []r4.Reference
+		for _, pa := range en.Participant {
+			if pa.Individual != nil {
+				who = append(who, *pa.Individual)
+			}
+		}
+		for _, role := range e.roles(who) {
+			for j := range role.Specialty {
+				addSpec(&role.Specialty[j], t, ref)
+			}
 		}
 	}
 	var sRefs []string
@@ -339,8 +390,44 @@ func (e *evaluation) spread() {
 	e.criterion(CritSpread, met, 1, nil)
 }
 
+// specialtyOf names the one specialty a concept stands for, however many
+// codings name it: the policy's name for the first coding it maps, else
+// the first code. Primary care, mental health, radiology, pathology and
+// hospice are not specialties for this count.
+func (e *evaluation) specialtyOf(cc *r4.CodeableConcept) (code, name string, ok bool) {
+	codings := fhir.Codings(cc)
+	if len(codings) == 0 {
+		return "", "", false
+	}
+	s := e.p.sets
+	for _, c := range codings {
+		if s.primaryCare.has(c.Code) || s.mentalHealthSpecialties.has(c.Code) || s.mentalHealthReferrals.has(c.Code) ||
+			s.notSpecialties.has(c.Code) || s.hospice.has(c.Code) {
+			return "", "", false
+		}
+	}
+	for _, c := range codings {
+		if n, ok := e.p.specialty[c.Code]; ok {
+			return n, n, true
+		}
+	}
+	return codings[0].Code, codings[0].Display, true
+}
+
+// roles are the PractitionerRoles the references name that the record
+// holds.
+func (e *evaluation) roles(refs []r4.Reference) []*r4.PractitionerRole {
+	var out []*r4.PractitionerRole
+	for _, ref := range refs {
+		if r := fhir.Lookup[r4.PractitionerRole](e.ix.Index, fhir.Ref(ref)); r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func (e *evaluation) isReferral(sr *r4.ServiceRequest) bool {
-	return containsAny(e.p.Codes.ReferralCategories, fhir.CodesOf(sr.Category...))
+	return e.p.sets.referralCategories.coded(sr.Category...)
 }
 
 func countsAsDone(s r4.RequestStatus) bool {

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -43,12 +42,18 @@ type Investigation struct {
 	Monitoring bool `json:"monitoring,omitempty"`
 }
 
-// key identifies "the same test" for the 30-day rule.
-func (i *Investigation) key() string {
+// keys identify "the same test": any code value it shares with another
+// (a LOINC code on one, the same LOINC code beside a local code on the
+// other). One with no code is only ever the same as itself.
+func (i *Investigation) keys() []string {
 	if len(i.Codes) == 0 {
-		return i.Ref
+		return []string{i.Ref}
 	}
-	return i.Codes[0].System + "|" + i.Codes[0].Code
+	out := make([]string, 0, len(i.Codes))
+	for _, c := range i.Codes {
+		out = append(out, c.Code)
+	}
+	return out
 }
 
 // SameTest reports whether two investigations share a coding.
@@ -63,6 +68,7 @@ func (i *Investigation) SameTest(codes []fhir.Code) bool {
 	return false
 }
 
+// index finds the resources that references name.
 // index finds the resources that references name.
 type index struct {
 	fhir.Index
@@ -83,23 +89,29 @@ func (ix *index) condition(ref string) *r4.Condition {
 	return fhir.Lookup[r4.Condition](ix.Index, ref)
 }
 
-// Investigations lists the history's investigation episodes, oldest first.
-// It is linear in the size of the history.
-func Investigations(h *fhir.History, p *Policy) []Investigation {
-	return investigations(h, p, newIndex(h))
+// reader turns a history's resources into investigations: what it needs
+// beyond the policy is where references lead, the site's zone, and the
+// patient a reference range may apply to.
+type reader struct {
+	p   *Policy
+	ix  *index
+	loc *time.Location
+	now time.Time
+	pt  *r4.Patient
 }
 
-func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
+func (r *reader) investigations(h *fhir.History) []Investigation {
+	p := r.p
 	var out []Investigation
 	member := map[string]bool{}
 	for i := range h.DiagnosticReports {
-		for _, r := range h.DiagnosticReports[i].Result {
-			member[fhir.Ref(r)] = true
+		for _, ref := range h.DiagnosticReports[i].Result {
+			member[fhir.Ref(ref)] = true
 		}
 	}
 	for i := range h.Observations {
-		for _, r := range h.Observations[i].HasMember {
-			member[fhir.Ref(r)] = true
+		for _, ref := range h.Observations[i].HasMember {
+			member[fhir.Ref(ref)] = true
 		}
 	}
 	byReport := map[string]int{}
@@ -108,12 +120,12 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 		if dr.Status == r4.DiagnosticReportStatusCancelled || dr.Status == r4.DiagnosticReportStatusEnteredInError {
 			continue
 		}
-		inv := reportInvestigation(dr, p, ix)
+		inv := r.report(dr)
 		byReport[inv.Ref] = len(out)
 		out = append(out, inv)
 	}
 	// Loose lab results: panels (hasMember) stand alone; the rest group by
-	// order, else by category and day.
+	// order, else by category and the site's calendar day.
 	groups := map[string][]*r4.Observation{}
 	var order []string
 	for i := range h.Observations {
@@ -129,7 +141,7 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 		case len(o.BasedOn) > 0:
 			g = fhir.Ref(o.BasedOn[0])
 		default:
-			g = "day:" + fhir.FirstCode(o.Category) + ":" + fhir.ObservationDate(o).Format("2006-01-02")
+			g = "day:" + fhir.FirstCode(o.Category) + ":" + fhir.ObservationDate(o, r.loc).Format("2006-01-02")
 		}
 		if _, ok := groups[g]; !ok {
 			order = append(order, g)
@@ -137,7 +149,7 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 		groups[g] = append(groups[g], o)
 	}
 	for _, g := range order {
-		out = append(out, groupInvestigation(g, groups[g], p, ix))
+		out = append(out, r.group(g, groups[g]))
 	}
 	for i := range h.Procedures {
 		pr := &h.Procedures[i]
@@ -146,8 +158,8 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 		}
 		ref := fhir.RefTo("Procedure", pr.Id)
 		linked := false
-		for _, r := range pr.Report {
-			if k, ok := byReport[fhir.Ref(r)]; ok {
+		for _, rep := range pr.Report {
+			if k, ok := byReport[fhir.Ref(rep)]; ok {
 				out[k].Refs = append(out[k].Refs, ref)
 				out[k].Kind = "procedure"
 				out[k].Codes = append(out[k].Codes, fhir.Codings(pr.Code)...)
@@ -157,11 +169,12 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 		if linked {
 			continue
 		}
+		codes := fhir.Codings(pr.Code)
 		out = append(out, Investigation{
-			Ref: ref, Refs: []string{ref}, Codes: fhir.Codings(pr.Code), Display: fhir.Display(pr.Code),
-			Date: fhir.ProcedureDate(pr), System: systemOf(fhir.Codings(pr.Code), fhir.CodesOf(fhir.Concepts(pr.Category)...), p),
+			Ref: ref, Refs: []string{ref}, Codes: codes, Display: fhir.Display(pr.Code),
+			Date: fhir.ProcedureDate(pr, r.loc), System: p.systemOf(codes, nil, fhir.Concepts(pr.Category)),
 			Kind: "procedure", Verdict: Unknown, Evidence: []string{"no report of this procedure in the record"},
-			Monitoring: forActiveCondition(pr.ReasonReference, pr.ReasonCode, ix),
+			Monitoring: r.forChronicCondition(pr.ReasonReference, pr.ReasonCode),
 		})
 	}
 	// Unstable sort with a total order: O(n log n) moves of these large
@@ -175,12 +188,13 @@ func investigations(h *fhir.History, p *Policy, ix *index) []Investigation {
 	return out
 }
 
-func reportInvestigation(dr *r4.DiagnosticReport, p *Policy, ix *index) Investigation {
+// report is one DiagnosticReport as an investigation: its results, and its
+// coded conclusion, which can make it abnormal however normal the results.
+func (r *reader) report(dr *r4.DiagnosticReport) Investigation {
 	ref := fhir.RefTo("DiagnosticReport", dr.Id)
 	inv := Investigation{
 		Ref: ref, Refs: []string{ref}, Codes: fhir.Codings(&dr.Code), Display: fhir.Display(&dr.Code),
-		Date: fhir.ReportDate(dr), System: systemOf(fhir.Codings(&dr.Code), fhir.CodesOf(dr.Category...), p),
-		Kind: "lab",
+		Date: fhir.ReportDate(dr, r.loc), Kind: "lab",
 	}
 	if len(dr.Result) == 0 {
 		inv.Kind = "imaging"
@@ -190,69 +204,91 @@ func reportInvestigation(dr *r4.DiagnosticReport, p *Policy, ix *index) Investig
 		inv.Pending = true
 		inv.Verdict = Unknown
 		inv.Evidence = []string{"report is " + dr.Status.Code() + ", not final"}
+		inv.System = r.p.systemOf(inv.Codes, nil, dr.Category)
+		return inv
+	case r4.DiagnosticReportStatusUnknown:
+		inv.Verdict = Unknown
+		inv.Evidence = []string{"report status is unknown"}
+		inv.System = r.p.systemOf(inv.Codes, nil, dr.Category)
 		return inv
 	}
-	inv.Monitoring = monitoring(dr.BasedOn, ix)
+	inv.Monitoring = r.monitoring(dr.BasedOn)
+	var analytes []*r4.Observation
 	if len(dr.Result) > 0 {
-		var analytes []*r4.Observation
-		for _, r := range dr.Result {
-			o := ix.observation(fhir.Ref(r))
+		inv.Verdict = Normal
+		for _, res := range dr.Result {
+			o := r.ix.observation(fhir.Ref(res))
 			if o == nil {
-				inv.Evidence = append(inv.Evidence, "result "+fhir.Ref(r)+" is not in the record")
-				inv.Verdict = Unknown
+				inv.Evidence = append(inv.Evidence, "result "+fhir.Ref(res)+" is not in the record")
+				inv.Verdict = worst(inv.Verdict, Unknown)
 				continue
 			}
-			inv.Refs = append(inv.Refs, fhir.Ref(r))
-			analytes = append(analytes, membersOf(o, ix)...)
+			inv.Refs = append(inv.Refs, fhir.Ref(res))
+			members, missing := r.membersOf(o)
+			analytes = append(analytes, members...)
+			inv.Evidence = append(inv.Evidence, missing...)
+			if len(missing) > 0 {
+				inv.Verdict = worst(inv.Verdict, Unknown)
+			}
 		}
-		v, ev := analyteVerdict(analytes, p)
+		v, ev := r.analyteVerdict(analytes)
 		inv.Evidence = append(inv.Evidence, ev...)
-		if inv.Verdict == "" {
-			inv.Verdict = v
-		} else {
-			inv.Verdict = worst(inv.Verdict, v)
+		inv.Verdict = worst(inv.Verdict, v)
+		if len(dr.ConclusionCode) > 0 {
+			// A conclusion can only say more than the results: an
+			// abnormal one makes the report abnormal, a normal one never
+			// makes unknown results normal.
+			if cv, cev := r.conclusionVerdict(dr); cv == Abnormal || cv == Critical {
+				inv.Verdict = worst(inv.Verdict, cv)
+				inv.Evidence = append(inv.Evidence, cev...)
+			}
 		}
-		return inv
+	} else {
+		inv.Verdict, inv.Evidence = r.conclusionVerdict(dr)
 	}
-	inv.Verdict, inv.Evidence = conclusionVerdict(dr, p)
+	inv.System = r.p.systemOf(inv.Codes, analytes, dr.Category)
 	return inv
 }
 
-// membersOf expands a panel Observation into its members.
-func membersOf(o *r4.Observation, ix *index) []*r4.Observation {
+// membersOf expands a panel Observation into its members, and says which
+// members the record does not hold (their results are then unknown).
+func (r *reader) membersOf(o *r4.Observation) ([]*r4.Observation, []string) {
 	if len(o.HasMember) == 0 {
-		return []*r4.Observation{o}
+		return []*r4.Observation{o}, nil
 	}
 	var out []*r4.Observation
+	var missing []string
 	for _, m := range o.HasMember {
-		if mo := ix.observation(fhir.Ref(m)); mo != nil {
+		if mo := r.ix.observation(fhir.Ref(m)); mo != nil {
 			out = append(out, mo)
+		} else {
+			missing = append(missing, "member "+fhir.Ref(m)+" is not in the record")
 		}
 	}
-	if len(out) == 0 {
-		return []*r4.Observation{o}
-	}
-	return out
+	return out, missing
 }
 
-func groupInvestigation(g string, obs []*r4.Observation, p *Policy, ix *index) Investigation {
+func (r *reader) group(g string, obs []*r4.Observation) Investigation {
 	first := obs[0]
 	ref := fhir.RefTo("Observation", first.Id)
-	inv := Investigation{Ref: ref, Kind: "lab", Date: fhir.ObservationDate(first)}
+	inv := Investigation{Ref: ref, Kind: "lab", Date: fhir.ObservationDate(first, r.loc)}
 	var analytes []*r4.Observation
+	var missing []string
 	for _, o := range obs {
 		inv.Refs = append(inv.Refs, fhir.RefTo("Observation", o.Id))
-		analytes = append(analytes, membersOf(o, ix)...)
-		if d := fhir.ObservationDate(o); d.After(inv.Date) {
+		members, miss := r.membersOf(o)
+		analytes = append(analytes, members...)
+		missing = append(missing, miss...)
+		if d := fhir.ObservationDate(o, r.loc); d.After(inv.Date) {
 			inv.Date = d
 		}
 	}
-	sr := ix.request(g)
+	sr := r.ix.request(g)
 	switch {
 	case sr != nil && sr.Code != nil:
 		inv.Codes, inv.Display = fhir.Codings(sr.Code), fhir.Display(sr.Code)
 		inv.Refs = append(inv.Refs, g)
-		inv.Monitoring = forActiveCondition(sr.ReasonReference, sr.ReasonCode, ix)
+		inv.Monitoring = r.forChronicCondition(sr.ReasonReference, sr.ReasonCode)
 	case len(obs) == 1:
 		inv.Codes, inv.Display = fhir.Codings(&first.Code), fhir.Display(&first.Code)
 	default:
@@ -263,8 +299,12 @@ func groupInvestigation(g string, obs []*r4.Observation, p *Policy, ix *index) I
 		inv.Codes = []fhir.Code{{Code: "group:" + g}}
 		inv.Display = strings.Join(parts, ", ")
 	}
-	inv.System = systemOf(inv.Codes, fhir.CodesOf(first.Category...), p)
-	inv.Verdict, inv.Evidence = analyteVerdict(analytes, p)
+	inv.System = r.p.systemOf(inv.Codes, analytes, first.Category)
+	inv.Verdict, inv.Evidence = r.analyteVerdict(analytes)
+	if len(missing) > 0 {
+		inv.Verdict = worst(inv.Verdict, Unknown)
+		inv.Evidence = append(missing, inv.Evidence...)
+	}
 	for _, o := range obs {
 		if o.Status == r4.ObservationStatusPreliminary || o.Status == r4.ObservationStatusRegistered {
 			inv.Pending = true
@@ -275,15 +315,15 @@ func groupInvestigation(g string, obs []*r4.Observation, p *Policy, ix *index) I
 
 // analyteVerdict: critical beats abnormal beats unknown beats normal; no
 // analytes at all is unknown.
-func analyteVerdict(obs []*r4.Observation, p *Policy) (Verdict, []string) {
+func (r *reader) analyteVerdict(obs []*r4.Observation) (Verdict, []string) {
 	if len(obs) == 0 {
 		return Unknown, []string{"no results"}
 	}
 	v := Normal
 	var ev []string
 	for _, o := range obs {
-		av, why := observationVerdict(o, p)
-		ev = append(ev, fhir.Display(&o.Code)+": "+why)
+		av, why := r.observationVerdict(o)
+		ev = append(ev, why...)
 		v = worst(v, av)
 	}
 	return v, ev
@@ -298,124 +338,11 @@ func worst(a, b Verdict) Verdict {
 	return a
 }
 
-func observationVerdict(o *r4.Observation, p *Policy) (Verdict, string) {
-	switch o.Status {
-	case r4.ObservationStatusFinal, r4.ObservationStatusAmended, r4.ObservationStatusCorrected:
-	default:
-		return Unknown, "status " + o.Status.Code()
-	}
-	if codes, ok := interpretations(o.Interpretation, p); ok {
-		v := Normal
-		for _, c := range codes {
-			switch {
-			case contains(p.Codes.CriticalInterpretations, c):
-				v = worst(v, Critical)
-			case contains(p.Codes.NormalInterpretations, c):
-			default:
-				v = worst(v, Abnormal)
-			}
-		}
-		return v, "interpretation " + strings.Join(codes, ",")
-	}
-	q := o.ValueQuantity
-	if q == nil || q.Value == nil {
-		return Unknown, "no interpretation and no numeric value"
-	}
-	if q.Comparator != nil {
-		return Unknown, "value has a comparator (" + q.Comparator.Code() + ")"
-	}
-	if len(o.ReferenceRange) == 0 || (o.ReferenceRange[0].Low == nil && o.ReferenceRange[0].High == nil) {
-		return Unknown, "no interpretation and no reference range"
-	}
-	rr := o.ReferenceRange[0]
-	val, ok := fhir.Decimal(q)
-	if !ok {
-		return Unknown, "value is not a number"
-	}
-	shown := fmt.Sprintf("%s %s", q.Value.String(), fhir.Unit(q))
-	in := true
-	for _, b := range []*r4.Quantity{rr.Low, rr.High} {
-		if b == nil {
-			continue
-		}
-		if !fhir.SameUnit(q, b) {
-			return Unknown, fmt.Sprintf("%s: unit differs from the reference range (%s)", shown, fhir.Unit(b))
-		}
-		bv, ok := fhir.Decimal(b)
-		if !ok {
-			return Unknown, "reference range is not numeric"
-		}
-		if (b == rr.Low && val.Cmp(bv) < 0) || (b == rr.High && val.Cmp(bv) > 0) {
-			in = false
-		}
-	}
-	rng := fmt.Sprintf("%s-%s %s", fhir.DecimalText(rr.Low), fhir.DecimalText(rr.High), fhir.Unit(firstNonNil(rr.Low, rr.High)))
-	if in {
-		return Normal, shown + " within " + rng
-	}
-	return Abnormal, shown + " outside " + rng
-}
-
-func interpretations(ccs []r4.CodeableConcept, p *Policy) ([]string, bool) {
-	var out []string
-	for _, cc := range ccs {
-		for _, c := range cc.Coding {
-			if c.Code == nil {
-				continue
-			}
-			if c.System != nil && *c.System != p.Codes.InterpretationSystem {
-				continue
-			}
-			out = append(out, *c.Code)
-		}
-	}
-	return out, len(out) > 0
-}
-
-func conclusionVerdict(dr *r4.DiagnosticReport, p *Policy) (Verdict, []string) {
-	if len(dr.ConclusionCode) == 0 {
-		return Unknown, []string{"no coded conclusion"}
-	}
-	v := Normal
-	var ev []string
-	for _, cc := range dr.ConclusionCode {
-		for _, c := range cc.Coding {
-			code := fhir.String(c.Code)
-			if contains(p.Codes.NormalConclusions, code) {
-				ev = append(ev, "conclusion "+orCode(fhir.String(c.Display), code))
-			} else {
-				v = worst(v, Abnormal)
-				ev = append(ev, "conclusion "+orCode(fhir.String(c.Display), code)+" (not normal)")
-			}
-		}
-	}
-	return v, ev
-}
-
-func orCode(display, code string) string {
-	if display != "" {
-		return display + " (" + code + ")"
-	}
-	return code
-}
-
-func firstNonNil(a, b *r4.Quantity) *r4.Quantity {
-	if a != nil {
-		return a
-	}
-	return b
-}
-
 func isLab(o *r4.Observation, p *Policy) bool {
 	if len(o.Category) == 0 {
 		return true
 	}
-	for _, c := range fhir.CodesOf(o.Category...) {
-		if contains(p.Codes.LabObservationCategories, c) {
-			return true
-		}
-	}
-	return false
+	return p.sets.labCategories.coded(o.Category...)
 }
 
 func usableObservation(o *r4.Observation) bool {
@@ -423,46 +350,49 @@ func usableObservation(o *r4.Observation) bool {
 }
 
 func isDiagnosticProcedure(pr *r4.Procedure, p *Policy) bool {
-	for _, c := range fhir.CodesOf(fhir.Concepts(pr.Category)...) {
-		if contains(p.Codes.DiagnosticProcedureCategories, c) {
-			return true
-		}
-	}
-	return false
+	return pr.Category != nil && p.sets.diagnosticCategories.coded(*pr.Category)
 }
 
-// monitoring: an order this result answers was placed for an active
-// condition.
-func monitoring(basedOn []r4.Reference, ix *index) bool {
+// monitoring: an order this result answers was placed for a chronic
+// condition on the policy's list.
+func (r *reader) monitoring(basedOn []r4.Reference) bool {
 	for _, b := range basedOn {
-		if sr := ix.request(fhir.Ref(b)); sr != nil && forActiveCondition(sr.ReasonReference, sr.ReasonCode, ix) {
+		if sr := r.ix.request(fhir.Ref(b)); sr != nil && r.forChronicCondition(sr.ReasonReference, sr.ReasonCode) {
 			return true
 		}
 	}
 	return false
 }
 
-func forActiveCondition(refs []r4.Reference, reasonCodes []r4.CodeableConcept, ix *index) bool {
-	for _, r := range refs {
-		if c := ix.condition(fhir.Ref(r)); c != nil && active(c) {
+// forChronicCondition: the reason names an active Condition that is on the
+// policy's list of chronic conditions, by reference, or by a code the
+// patient has such a condition for. A symptom problem ("chest pain") is
+// never chronic here, however long it has been active.
+func (r *reader) forChronicCondition(refs []r4.Reference, reasonCodes []r4.CodeableConcept) bool {
+	chronic := r.p.sets.chronic
+	for _, ref := range refs {
+		if c := r.ix.condition(fhir.Ref(ref)); c != nil && active(c) && chronic.concept(c.Code) {
 			return true
 		}
-	}
-	if len(reasonCodes) == 0 {
-		return false
 	}
 	want := fhir.CodesOf(reasonCodes...)
-	for i := range ix.conditions {
-		if c := &ix.conditions[i]; active(c) && c.Code != nil && containsAny(want, fhir.CodesOf(*c.Code)) {
+	if !chronic.hasAny(want) {
+		return false
+	}
+	for i := range r.ix.conditions {
+		if c := &r.ix.conditions[i]; active(c) && c.Code != nil && chronic.hasAny(fhir.CodesOf(*c.Code)) && slices.ContainsFunc(fhir.CodesOf(*c.Code), func(x string) bool { return slices.Contains(want, x) }) {
 			return true
 		}
 	}
 	return false
 }
 
+// active: a Condition still present (active, recurrence, relapse), or one
+// with no clinical status and no abatement.
 func active(c *r4.Condition) bool {
 	if c.ClinicalStatus == nil {
-		return c.AbatementDateTime == nil && c.AbatementString == nil && c.AbatementPeriod == nil
+		return c.AbatementDateTime == nil && c.AbatementString == nil && c.AbatementPeriod == nil &&
+			c.AbatementAge == nil && c.AbatementRange == nil
 	}
 	for _, s := range fhir.CodesOf(*c.ClinicalStatus) {
 		switch s {
@@ -473,37 +403,36 @@ func active(c *r4.Condition) bool {
 	return false
 }
 
-func systemOf(testCodes []fhir.Code, categories []string, p *Policy) string {
+// systemOf is the body system of a test: the first of its codes (the
+// test's own, then its analytes') the policy maps, else the first category
+// the policy names, else the category itself.
+func (p *Policy) systemOf(testCodes []fhir.Code, analytes []*r4.Observation, categories []r4.CodeableConcept) string {
 	for _, c := range testCodes {
 		if s, ok := p.BodySystems[c.Code]; ok {
 			return s
 		}
 	}
-	for _, c := range categories {
-		if s, ok := p.Categories[c]; ok {
-			return s
+	for _, o := range analytes {
+		for _, c := range o.Code.Coding {
+			if s, ok := p.BodySystems[fhir.String(c.Code)]; ok {
+				return s
+			}
 		}
 	}
-	if len(categories) > 0 {
-		return categories[0]
+	first := ""
+	for _, cc := range categories {
+		for _, c := range cc.Coding {
+			code := fhir.String(c.Code)
+			if s, ok := p.Categories[code]; ok {
+				return s
+			}
+			if first == "" {
+				first = code
+			}
+		}
+	}
+	if first != "" {
+		return first
 	}
 	return "Other"
-}
-
-func contains(set []string, s string) bool {
-	for _, x := range set {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func containsAny(set, xs []string) bool {
-	for _, x := range xs {
-		if contains(set, x) {
-			return true
-		}
-	}
-	return false
 }

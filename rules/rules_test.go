@@ -176,6 +176,8 @@ func TestExclusions(t *testing.T) {
 		{"no Patient", func(b *hb) { b.h.Patient = nil }, ExclAgeUnknown},
 		{"pregnancy 5 months ago", func(b *hb) { b.condition("77386006", 150, "resolved") }, ExclPregnancy},
 		{"active cancer", func(b *hb) { b.condition("254837009", 900, "active") }, ExclCancer},
+		{"cancer in remission", func(b *hb) { b.condition("254837009", 900, "remission") }, ExclCancer},
+		{"pregnancy resolved on an unrecorded date, onset 14 months ago", func(b *hb) { b.condition("77386006", 425, "resolved") }, ExclPregnancy},
 		{"hospice encounter", func(b *hb) { b.encounter("385763009", 30) }, ExclHospice},
 		{"critical result", func(b *hb) { b.lab(crp, 60, "HH") }, ExclCritical},
 		{"critical LL among normals", func(b *hb) { b.lab(crp, 60, "N", "LL", "N") }, ExclCritical},
@@ -224,8 +226,11 @@ func TestNotExclusions(t *testing.T) {
 		name string
 		add  func(b *hb)
 	}{
-		{"pregnancy 14 months ago, resolved", func(b *hb) { b.condition("77386006", 425, "resolved") }},
-		{"cancer in remission", func(b *hb) { b.condition("254837009", 900, "remission") }},
+		{"pregnancy that ended 14 months ago", func(b *hb) {
+			b.condition("77386006", 700, "resolved")
+			b.h.Conditions[len(b.h.Conditions)-1].AbatementDateTime = b.at(425)
+		}},
+		{"cancer resolved", func(b *hb) { b.condition("254837009", 900, "resolved") }},
 		{"abnormal followed by a normal repeat", func(b *hb) { b.lab(crp, 120, "H"); b.lab(crp, 60) }},
 		{"PHQ-9 7 months ago", func(b *hb) { b.observation("44261-6", 215) }},
 		{"psychiatry encounter 13 months ago", func(b *hb) { b.encounter("394587001", 400) }},
@@ -497,7 +502,10 @@ func TestPolicy(t *testing.T) {
 	}{
 		{"zero threshold", strings.Replace(def, "normal_investigations: 3", "normal_investigations: 0", 1), "thresholds.normal_investigations"},
 		{"unknown field", strings.Replace(def, "min_age: 18", "min_age: 18\n  maximum_age: 90", 1), "maximum_age"},
-		{"empty code set", strings.Replace(def, `pregnancy: ["77386006"]`, "pregnancy: []", 1), "codes.pregnancy"},
+		{"empty code set", strings.Replace(def, `pregnancy: ["isa/77386006", "O00-O9A", "Z33", "Z34", "Z3A"]`, "pregnancy: []", 1), "codes.pregnancy"},
+		{"value set with no expansion", strings.Replace(def, `"isa/77386006"`, `"isa/1234567"`, 1), "isa/1234567"},
+		{"backward ICD range", strings.Replace(def, `"isa/363346000", "C00-C97"`, `"isa/363346000", "C97-C00"`, 1), "runs backwards"},
+		{"bad unreadable action", strings.Replace(def, "action: exclude", "action: ignore", 1), "unreadable.action"},
 		{"bad CEL", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normal >="]`, 1), "extra_criteria[0]"},
 		{"CEL not boolean", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normal + 1"]`, 1), "must be a boolean"},
 		{"CEL unknown key", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normals >= 1"]`, 1), "extra_criteria[0]"},

@@ -304,3 +304,35 @@ func (s *DB) UseJTI(ctx context.Context, issuer, jti string, expires, now time.T
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// PutExpansion keeps the latest expansion of a value set (a FHIR ValueSet
+// with its expansion), replacing the one before.
+func (s *DB) PutExpansion(ctx context.Context, url string, body []byte, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO valueset_expansions (url, body, fetched_at) VALUES ($1, $2, $3)
+		ON CONFLICT (url) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at`, url, string(body), ms(at))
+	if err != nil {
+		return fmt.Errorf("store: expansion: %w", err)
+	}
+	return nil
+}
+
+// Expansions are the kept expansions, by value-set URL.
+func (s *DB) Expansions(ctx context.Context) (map[string][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT url, body FROM valueset_expansions")
+	if err != nil {
+		return nil, fmt.Errorf("store: expansions: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var url, body string
+		if err := rows.Scan(&url, &body); err != nil {
+			return nil, fmt.Errorf("store: expansions: %w", err)
+		}
+		out[url] = []byte(body)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: expansions: %w", err)
+	}
+	return out, nil
+}

@@ -52,6 +52,14 @@ func TestStore(t *testing.T) {
 			if got, _ := s.SnoozedUntil(ctx, "p2"); !got.IsZero() {
 				t.Fatalf("another patient snoozed until %v", got)
 			}
+			for _, body := range []string{`{"v":1}`, `{"v":2}`} {
+				if err := s.PutExpansion(ctx, "http://snomed.info/sct?fhir_vs=isa/1", []byte(body), now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, err := s.Expansions(ctx); err != nil || len(got) != 1 || string(got["http://snomed.info/sct?fhir_vs=isa/1"]) != `{"v":2}` {
+				t.Fatalf("expansions %q %v, want the latest only", got, err)
+			}
 			if fresh, _ := s.UseJTI(ctx, "iss", "j1", now.Add(time.Minute), now); !fresh {
 				t.Fatal("first jti refused")
 			}

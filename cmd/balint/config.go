@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +27,9 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"DATABASE_URL", "", "Postgres URL (postgres://...); when empty, SQLite at BALINT_SQLITE_PATH"},
 	{"BALINT_SQLITE_PATH", "balint.db", "SQLite file for feedback, snoozes and evidence snapshots"},
 	{"BALINT_POLICY", "", "YAML policy file replacing the embedded default (thresholds, windows, code sets, CEL criteria)"},
+	{"BALINT_TERMINOLOGY_URL", "", "FHIR terminology server base URL: the policy's value sets (isa/ SNOMED codes) are expanded there with ValueSet/$expand at start and then every BALINT_TERMINOLOGY_REFRESH, kept in the database, and the shipped expansions used when it cannot be reached"},
+	{"BALINT_TERMINOLOGY_REFRESH", "24h", "how often the value sets are expanded again"},
+	{"BALINT_TIMEZONE", "UTC", "the site's time zone (IANA name, e.g. Europe/London): date-only values in records are its calendar days, and ages and windows are counted in it"},
 	{"BALINT_ISSUERS", "", "YAML file listing EHR issuers: iss, jwks_url, fhir_servers"},
 	{"BALINT_FHIR_ALLOW", "", "comma-separated FHIR server base URLs that may be called, besides each issuer's fhir_servers"},
 	{"BALINT_ALLOW_LOOPBACK_FHIR", "false", "allow http://127.0.0.1 / localhost FHIR servers (tests, demo)"},
@@ -93,6 +97,18 @@ func configure(args []string, getenv func(string) string) (Config, string, slog.
 	cfg.DatabaseURL = get("DATABASE_URL")
 	cfg.SQLitePath = get("BALINT_SQLITE_PATH")
 	cfg.PolicyPath = get("BALINT_POLICY")
+	cfg.TerminologyURL = strings.TrimRight(get("BALINT_TERMINOLOGY_URL"), "/")
+	if cfg.TerminologyURL != "" {
+		if u, err := url.Parse(cfg.TerminologyURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, "BALINT_TERMINOLOGY_URL: not an http(s) URL")
+		}
+	}
+	cfg.TerminologyRefresh = duration("BALINT_TERMINOLOGY_REFRESH")
+	if loc, err := time.LoadLocation(get("BALINT_TIMEZONE")); err != nil {
+		errs = append(errs, "BALINT_TIMEZONE: not an IANA time zone name (e.g. Europe/London)")
+	} else {
+		cfg.Zone = loc
+	}
 	cfg.FHIRAllow = list(get("BALINT_FHIR_ALLOW"))
 	cfg.AllowLoopbackFHIR = boolean("BALINT_ALLOW_LOOPBACK_FHIR")
 	// A bare run (nothing configured) is local development on loopback; a

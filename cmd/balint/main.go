@@ -18,6 +18,9 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	// The image has no zoneinfo; BALINT_TIMEZONE must still load.
+	_ "time/tzdata"
 )
 
 func main() {

@@ -22,6 +22,7 @@ import (
 	"github.com/balint-health/balint/metrics"
 	"github.com/balint-health/balint/rules"
 	"github.com/balint-health/balint/store"
+	"github.com/balint-health/balint/terminology"
 )
 
 // Backend is SMART Backend Services credentials for one FHIR server.
@@ -45,6 +46,13 @@ type Config struct {
 	SQLitePath  string
 	// PolicyPath overrides the embedded default policy.
 	PolicyPath string
+	// Zone is the site's time zone; nil is UTC.
+	Zone *time.Location
+	// TerminologyURL is a FHIR terminology server that expands the
+	// policy's value sets every TerminologyRefresh; "" uses the shipped
+	// expansions.
+	TerminologyURL     string
+	TerminologyRefresh time.Duration
 	// FHIRAllow are allowed FHIR server bases besides the issuers' own.
 	FHIRAllow         []string
 	AllowLoopbackFHIR bool
@@ -137,8 +145,20 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 		return fail(err)
 	}
 	pages := &evidence.Pages{Store: st, Secret: st.Secret(), BaseURL: cfg.BaseURL, TTL: cfg.EvidenceTTL, Now: cfg.Now}
-	advisor := &advice.Advisor{Policy: policy, Loader: loader, Store: st, Pages: pages, Metrics: p.Metrics,
+	advisor := &advice.Advisor{Policy: policy, Zone: cfg.Zone, Loader: loader, Store: st, Pages: pages, Metrics: p.Metrics,
 		Now: cfg.Now, BaseURL: cfg.BaseURL, SMARTLaunchURL: cfg.SMARTLaunchURL, Logger: log}
+	// The policy's value sets: expanded on the terminology server when one
+	// is configured (now, then daily), else the kept or shipped expansions.
+	refresher := &terminology.Refresher{Cache: st, Policy: policy, Apply: advisor.SetPolicy, Now: cfg.Now, Logger: log}
+	if cfg.TerminologyURL != "" {
+		refresher.Client = &terminology.Client{Base: cfg.TerminologyURL, HTTP: httpClient, Timeout: 10 * time.Second}
+	}
+	if err := refresher.Refresh(ctx); err != nil {
+		return fail(fmt.Errorf("value sets: %w", err))
+	}
+	if refresher.Client != nil {
+		go refresher.Run(ctx, cfg.TerminologyRefresh)
+	}
 	var authn *auth.Authenticator
 	if !cfg.Dev {
 		var replay auth.ReplayStore = st

@@ -62,6 +62,9 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 	h := fhir.NewHistory()
 	var missing []fhir.Kind
 	for _, k := range fhir.Kinds {
+		if k.Query == "" {
+			continue
+		}
 		raw, ok := r.Prefetch[k.Key]
 		if !ok || isNull(raw) {
 			missing = append(missing, k)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,5 +193,45 @@ func TestMedplumStoppedGives412Error(t *testing.T) {
 	var ue *fhir.UnavailableError
 	if !errors.As(err, &ue) || !errors.Is(err, fhir.ErrUnavailable) || ue.Reason != "connection failed" {
 		t.Fatalf("after stopping: %v", err)
+	}
+}
+
+// The specialty of a clinician seen or referred to can be on their
+// PractitionerRole only: the encounter and request searches include the
+// roles they name (_include), and they arrive in the history, read from
+// the real server with the prefetch templates as the services send them.
+func TestMedplumIncludesPractitionerRoles(t *testing.T) {
+	s := fhirserver.Start(t)
+	res := func(typ, id, body string) synth.Resource {
+		return synth.Resource{Type: typ, ID: id, JSON: json.RawMessage(`{"resourceType":"` + typ + `","id":"` + id + `",` + body + `}`)}
+	}
+	rec := &synth.Record{PatientID: "role-patient", Resources: []synth.Resource{
+		res("Patient", "role-patient", `"birthDate":"1980-01-01"`),
+		res("PractitionerRole", "neuro", `"specialty":[{"coding":[{"system":"http://snomed.info/sct","code":"394591006"}]}]`),
+		res("PractitionerRole", "gastro", `"specialty":[{"coding":[{"system":"http://snomed.info/sct","code":"394584008"}]}]`),
+		res("Encounter", "e1", `"status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/role-patient"},
+			"period":{"start":"2026-06-01"},"participant":[{"individual":{"reference":"PractitionerRole/neuro"}}]`),
+		res("ServiceRequest", "r1", `"status":"completed","intent":"order","subject":{"reference":"Patient/role-patient"},
+			"authoredOn":"2026-05-01","performer":[{"reference":"PractitionerRole/gastro"}]`),
+	}}
+	s.Load(t, rec)
+	q := map[string]string{}
+	for key, tmpl := range fhir.Templates() {
+		q[key] = strings.NewReplacer("{{context.patientId}}", rec.PatientID, "{{balint.since}}", "2020-01-01").Replace(tmpl)
+	}
+	h, err := testLoader(t, s.URL).Load(context.Background(), Request{Server: s.URL, Queries: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range h.PractitionerRoles {
+		got = append(got, *r.Id)
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "gastro,neuro" {
+		t.Fatalf("PractitionerRoles %v, want gastro and neuro (skipped: %+v)", got, h.Skipped)
+	}
+	if len(h.Encounters) != 1 || len(h.ServiceRequests) != 1 {
+		t.Fatalf("%d encounters, %d requests: an included role must not displace the matches", len(h.Encounters), len(h.ServiceRequests))
 	}
 }

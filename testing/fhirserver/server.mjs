@@ -41,7 +41,8 @@ function addLinks(bundle, origin, path, params) {
   const self = new URL(origin + BASE + path);
   params.forEach((v, k) => self.searchParams.append(k, v));
   bundle.link = [{ relation: 'self', url: self.toString() }];
-  const n = bundle.entry?.length ?? 0;
+  // Included resources (_include) ride along; only matches are paged.
+  const n = (bundle.entry ?? []).filter((e) => e.search?.mode !== 'include').length;
   const more = typeof bundle.total === 'number' ? offset + n < bundle.total : n >= count;
   if (n > 0 && more) {
     const next = new URL(self);

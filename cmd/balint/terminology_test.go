@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/balint-health/balint/advice"
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/synth"
+)
+
+// With BALINT_TERMINOLOGY_URL set, the policy's value sets come from the
+// terminology server: a cancer code only the server knows keeps the card
+// silent; without the server the same record gets the card.
+func TestTerminologyServerExpandsTheValueSets(t *testing.T) {
+	const onlyOnServer = "999000111" // a made-up descendant of 363346000
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/fhir/ValueSet/$expand" {
+			http.NotFound(w, r)
+			return
+		}
+		asked.Add(1)
+		w.Header().Set("Content-Type", "application/fhir+json")
+		json.NewEncoder(w).Encode(map[string]any{"resourceType": "ValueSet", "url": r.URL.Query().Get("url"),
+			"expansion": map[string]any{"total": 1, "contains": []map[string]string{{"system": "http://snomed.info/sct", "code": onlyOnServer}}}})
+	}))
+	defer srv.Close()
+
+	var rec *synth.Record
+	for _, r := range synth.Demo() {
+		if r.PatientID == "demo-pattern" {
+			rec = r
+		}
+	}
+	prefetch := fhir.Prefetch(func(typ string) []json.RawMessage {
+		rs := rec.OfType(typ)
+		if typ == "Condition" {
+			rs = append(rs, json.RawMessage(`{"resourceType":"Condition","id":"ca","subject":{"reference":"Patient/demo-pattern"},
+				"clinicalStatus":{"coding":[{"code":"active"}]},"code":{"coding":[{"system":"http://snomed.info/sct","code":"`+onlyOnServer+`"}]}}`))
+		}
+		return rs
+	})
+	pre, _ := json.Marshal(prefetch)
+	body := patientView("demo-pattern", `,"prefetch":`+string(pre))
+	cards := func(in *instance) int {
+		r := in.hook(t, advice.ReviewID, body)
+		if r.Status != 200 {
+			t.Fatalf("hook: %d %s", r.Status, r.Body)
+		}
+		var resp cdshooks.Response
+		r.json(t, &resp)
+		return len(resp.Cards)
+	}
+	if n := cards(start(t, nil)); n != 1 {
+		t.Fatalf("without a terminology server: %d cards, want 1 (the code is unknown to the shipped expansion)", n)
+	}
+	in := start(t, func(c *Config) { c.TerminologyURL = srv.URL + "/fhir" })
+	if asked.Load() == 0 {
+		t.Fatal("the terminology server was not asked at start")
+	}
+	if n := cards(in); n != 0 {
+		t.Fatalf("with the server's expansion: %d cards, want none (active cancer)", n)
+	}
+}

@@ -1,0 +1,209 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/balint-health/balint/fhir"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of the outside records")
+
+// outsideData holds records Balint was not built from (Synthea patients,
+// the HL7 R4 examples; see its SOURCE.md). They are read in place, never
+// copied into the repository.
+const outsideData = "../../shared/data"
+
+// outsideNow is when the outside records are evaluated; each is moved in
+// time so that it ends the day before.
+var outsideNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// TestOutsideRecords runs every outside record through the rule, moved in
+// time so its last clinical entry was yesterday, and keeps each decision
+// and its reasons as a golden file (testdata/outside), so any change to
+// what the rule says about a real record shows in review.
+func TestOutsideRecords(t *testing.T) {
+	var files []string
+	for _, set := range []string{"synthea-smart-r4", "hl7-r4-examples"} {
+		f, _ := filepath.Glob(filepath.Join(outsideData, set, "*.json"))
+		files = append(files, f...)
+	}
+	if len(files) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no outside records under %s: CI runs with ../shared beside the clone", outsideData)
+		}
+		t.Skipf("no outside records under %s", outsideData)
+	}
+	p := DefaultPolicy()
+	for _, file := range files {
+		set := filepath.Base(filepath.Dir(file))
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		t.Run(set+"/"+name, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shifted, shift, err := endYesterday(raw, outsideNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := fhir.NewHistory()
+			if _, err := h.AddJSON("all", fhir.FromPrefetch, shifted); err != nil {
+				t.Fatalf("not read: %v", err)
+			}
+			d := Evaluate(p, Input{History: h, Now: outsideNow})
+			got := outcomeOf(d, h, shift)
+			golden := filepath.Join("testdata", "outside", set, name+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./rules -run TestOutsideRecords -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("decision changed from %s:\ngot  %s\nwant %s", golden, got, want)
+			}
+		})
+	}
+}
+
+// outcome is what a golden file keeps of a decision: no patient data, only
+// codes, counts and references.
+type outcome struct {
+	ShiftDays  int            `json:"shiftDays"`
+	Resources  int            `json:"resources"`
+	Unread     int            `json:"unread"`
+	Fire       bool           `json:"fire"`
+	Checked    bool           `json:"checked"`
+	Exclusions map[string]int `json:"exclusions"`
+	Unmet      []string       `json:"unmet"`
+	Features   Features `json:"features"`
+	Counted    []string       `json:"counted"`
+}
+
+func outcomeOf(d Decision, h *fhir.History, shift int) []byte {
+	o := outcome{ShiftDays: shift, Resources: h.Len(), Unread: len(d.Unread), Fire: d.Fire, Checked: d.Checked(),
+		Exclusions: map[string]int{}, Unmet: d.Unmet(), Features: d.Features, Counted: []string{}}
+	for _, code := range d.Exclusions() {
+		r, _ := d.Reason(code)
+		o.Exclusions[code] = len(r.Refs)
+	}
+	for _, inv := range d.Counted {
+		o.Counted = append(o.Counted, inv.Ref)
+	}
+	b, err := json.MarshalIndent(o, "", " ")
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+// fhirDate matches FHIR date, dateTime and instant values, partial ones
+// included.
+var fhirDate = regexp.MustCompile(`^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$`)
+
+// clinical are the resource types whose dates say when the record ends.
+var clinical = map[string]bool{"Observation": true, "DiagnosticReport": true, "Encounter": true,
+	"Condition": true, "Procedure": true, "ServiceRequest": true}
+
+// endYesterday moves every date of a record by the same whole number of
+// days, so that its latest clinical date falls on the day before now.
+func endYesterday(raw []byte, now time.Time) ([]byte, int, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, 0, err
+	}
+	var latest time.Time
+	var scan func(v any, typ string)
+	scan = func(v any, typ string) {
+		switch x := v.(type) {
+		case map[string]any:
+			if rt, ok := x["resourceType"].(string); ok {
+				typ = rt
+			}
+			for k, e := range x {
+				if k == "birthDate" {
+					continue
+				}
+				scan(e, typ)
+			}
+		case []any:
+			for _, e := range x {
+				scan(e, typ)
+			}
+		case string:
+			if clinical[typ] && fhirDate.MatchString(x) {
+				if t, ok := fhir.Time(&x, time.UTC); ok && t.After(latest) {
+					latest = t
+				}
+			}
+		}
+	}
+	scan(v, "")
+	if latest.IsZero() {
+		return raw, 0, nil
+	}
+	target := now.AddDate(0, 0, -1)
+	days := int(target.Truncate(24*time.Hour).Sub(latest.Truncate(24*time.Hour)) / (24 * time.Hour))
+	out, err := shiftDates(v, days)
+	return out, days, err
+}
+
+// shiftDates moves every date in a decoded JSON value by days and encodes
+// it again. Not json.Marshal: it writes "<=" as "\u003c=", which is valid
+// JSON but not what the record said.
+func shiftDates(v any, days int) ([]byte, error) {
+	var move func(v any) any
+	move = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				x[k] = move(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = move(e)
+			}
+		case string:
+			if fhirDate.MatchString(x) {
+				return shiftDate(x, days)
+			}
+		}
+		return v
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(move(v))
+	return buf.Bytes(), err
+}
+
+// shiftDate moves one date value by days, keeping its precision and
+// offset: "2011-07" stays a year and month.
+func shiftDate(s string, days int) string {
+	for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02", "2006-01", "2006"} {
+		if t, err := time.Parse(l, s); err == nil {
+			out := t.AddDate(0, 0, days).Format(l)
+			if l == time.RFC3339Nano && strings.HasSuffix(s, "+00:00") && strings.HasSuffix(out, "Z") {
+				out = strings.TrimSuffix(out, "Z") + "+00:00"
+			}
+			return out
+		}
+	}
+	panic(fmt.Sprintf("shiftDate: %q matched the date pattern but no layout", s))
+}

@@ -1,0 +1,300 @@
+package rules
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/balint-health/balint/fhir"
+)
+
+// This file judges one result: normal, abnormal, critical, or unknown when
+// the record does not say enough. Whatever cannot be read is unknown, and
+// unknown never counts as normal.
+
+// measurement is what is judged of an Observation or of one component.
+type measurement struct {
+	name   string
+	interp []r4.CodeableConcept
+	q      *r4.Quantity
+	ranges []r4.ObservationReferenceRange
+}
+
+// observationVerdict judges an Observation and each of its components
+// (the two readings of a blood pressure): the worst of them.
+func (r *reader) observationVerdict(o *r4.Observation) (Verdict, []string) {
+	name := fhir.Display(&o.Code)
+	switch o.Status {
+	case r4.ObservationStatusFinal, r4.ObservationStatusAmended, r4.ObservationStatusCorrected:
+	default:
+		return Unknown, []string{name + ": status " + o.Status.Code()}
+	}
+	var ms []measurement
+	if len(o.Component) == 0 || o.ValueQuantity != nil || len(o.Interpretation) > 0 {
+		ms = append(ms, measurement{name, o.Interpretation, o.ValueQuantity, o.ReferenceRange})
+	}
+	for _, c := range o.Component {
+		ms = append(ms, measurement{name + ", " + fhir.Display(&c.Code), c.Interpretation, c.ValueQuantity, c.ReferenceRange})
+	}
+	v := Normal
+	var ev []string
+	for _, m := range ms {
+		mv, why := r.measure(m)
+		ev = append(ev, m.name+": "+why)
+		v = worst(v, mv)
+	}
+	return v, ev
+}
+
+// measure judges one measurement: by its interpretation when it has one,
+// else by its value against the reference range that applies.
+func (r *reader) measure(m measurement) (Verdict, string) {
+	if len(m.interp) > 0 {
+		return r.interpretation(m.interp)
+	}
+	q := m.q
+	if q == nil || q.Value == nil {
+		return Unknown, "no interpretation and no numeric value"
+	}
+	val, ok := fhir.Decimal(q)
+	if !ok {
+		return Unknown, "value is not a number"
+	}
+	ranges := r.applicable(m.ranges)
+	if len(ranges) == 0 {
+		if len(m.ranges) > 0 {
+			return Unknown, "no reference range applies to this patient"
+		}
+		return Unknown, "no interpretation and no reference range"
+	}
+	var verdict Verdict
+	var why string
+	for i, rr := range ranges {
+		v, w := judge(q, val, rr)
+		if i > 0 && v != verdict {
+			return Unknown, "the reference ranges that apply disagree"
+		}
+		verdict, why = v, w
+	}
+	return verdict, why
+}
+
+// interpretation reads the interpretation codes: critical codes in any
+// system, the others in the systems the policy names. A flag only in a
+// system Balint does not read, or only as text, leaves the result unknown.
+func (r *reader) interpretation(ccs []r4.CodeableConcept) (Verdict, string) {
+	s := r.p.sets
+	var read, other []string
+	v := Normal
+	for _, cc := range ccs {
+		for _, c := range cc.Coding {
+			code := fhir.String(c.Code)
+			switch {
+			case code == "":
+			case s.criticalInterp.has(code):
+				v = worst(v, Critical)
+				read = append(read, code)
+			case c.System != nil && !s.interpSystems.has(*c.System):
+				other = append(other, code)
+			case s.normalInterp.has(code):
+				read = append(read, code)
+			default:
+				v = worst(v, Abnormal)
+				read = append(read, code)
+			}
+		}
+	}
+	if len(read) == 0 {
+		if len(other) > 0 {
+			return Unknown, "interpretation " + strings.Join(other, ",") + " is in a code system Balint does not read"
+		}
+		return Unknown, "interpretation is not coded"
+	}
+	return v, "interpretation " + strings.Join(read, ",")
+}
+
+// applicable are the reference ranges that apply: of type normal (or no
+// type), and, where a range is for an age or a sex, this patient's.
+func (r *reader) applicable(ranges []r4.ObservationReferenceRange) []r4.ObservationReferenceRange {
+	var out []r4.ObservationReferenceRange
+	for _, rr := range ranges {
+		if rr.Low == nil && rr.High == nil {
+			continue
+		}
+		if rr.Type != nil && !hasCode(rr.Type, "normal") {
+			continue
+		}
+		if !r.appliesTo(rr) {
+			continue
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+var sexCodes = map[string]r4.AdministrativeGender{
+	"male": r4.AdministrativeGenderMale, "M": r4.AdministrativeGenderMale, "248153007": r4.AdministrativeGenderMale,
+	"female": r4.AdministrativeGenderFemale, "F": r4.AdministrativeGenderFemale, "248152002": r4.AdministrativeGenderFemale,
+}
+
+// appliesTo: a range for a sex or an age applies only when the patient's
+// is known and matches; a condition Balint cannot read does not apply.
+func (r *reader) appliesTo(rr r4.ObservationReferenceRange) bool {
+	for _, cc := range rr.AppliesTo {
+		for _, code := range fhir.CodesOf(cc) {
+			sex, ok := sexCodes[code]
+			if !ok {
+				return false
+			}
+			if r.pt == nil || r.pt.Gender == nil || *r.pt.Gender != sex {
+				return false
+			}
+		}
+	}
+	if rr.Age != nil {
+		age, ok := r.age()
+		if !ok {
+			return false
+		}
+		for _, b := range []*r4.Quantity{rr.Age.Low, rr.Age.High} {
+			if b == nil {
+				continue
+			}
+			if u := fhir.String(b.Code); u != "" && u != "a" {
+				return false
+			}
+			bv, ok := fhir.Decimal(b)
+			if !ok {
+				return false
+			}
+			a := new(big.Rat).SetInt64(int64(age))
+			if (b == rr.Age.Low && a.Cmp(bv) < 0) || (b == rr.Age.High && a.Cmp(bv) > 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// age is the patient's age in years at the evaluation, the youngest the
+// birth date allows.
+func (r *reader) age() (int, bool) {
+	if r.pt == nil {
+		return 0, false
+	}
+	bd, ok := fhir.BirthDate(r.pt.BirthDate, r.loc)
+	if !ok || r.now.IsZero() {
+		return 0, false
+	}
+	return fhir.Age(bd, r.now), true
+}
+
+// judge compares a value with one range. A value with a comparator
+// (">1000") is judged only when the comparison decides it: above a high
+// limit it is abnormal whatever its true value; "<5" against 0-10 is not
+// decided.
+func judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceRange) (Verdict, string) {
+	shown := strings.TrimSpace(fmt.Sprintf("%s%s %s", comparator(q), q.Value.String(), fhir.Unit(q)))
+	var low, high *big.Rat
+	for _, b := range []*r4.Quantity{rr.Low, rr.High} {
+		if b == nil {
+			continue
+		}
+		if !fhir.SameUnit(q, b) {
+			return Unknown, fmt.Sprintf("%s: unit differs from the reference range (%s)", shown, fhir.Unit(b))
+		}
+		bv, ok := fhir.Decimal(b)
+		if !ok {
+			return Unknown, "reference range is not numeric"
+		}
+		if b == rr.Low {
+			low = bv
+		} else {
+			high = bv
+		}
+	}
+	rng := fmt.Sprintf("%s-%s %s", fhir.DecimalText(rr.Low), fhir.DecimalText(rr.High), fhir.Unit(firstNonNil(rr.Low, rr.High)))
+	below := low != nil && val.Cmp(low) < 0
+	above := high != nil && val.Cmp(high) > 0
+	switch comparator(q) {
+	case "":
+		if below || above {
+			return Abnormal, shown + " outside " + rng
+		}
+		return Normal, shown + " within " + rng
+	case "<", "<=":
+		// The true value is at most val.
+		if below || (low != nil && comparator(q) == "<" && val.Cmp(low) == 0) {
+			return Abnormal, shown + " below " + rng
+		}
+		if low == nil && !above {
+			return Normal, shown + " within " + rng
+		}
+	case ">", ">=":
+		if above || (high != nil && comparator(q) == ">" && val.Cmp(high) == 0) {
+			return Abnormal, shown + " above " + rng
+		}
+		if high == nil && !below {
+			return Normal, shown + " within " + rng
+		}
+	}
+	return Unknown, shown + ": the comparator leaves it undecided against " + rng
+}
+
+func comparator(q *r4.Quantity) string {
+	if q.Comparator == nil {
+		return ""
+	}
+	return q.Comparator.Code()
+}
+
+// conclusionVerdict judges an imaging or procedure report by its coded
+// conclusion: normal only when every conclusion code is a normal one.
+func (r *reader) conclusionVerdict(dr *r4.DiagnosticReport) (Verdict, []string) {
+	if len(dr.ConclusionCode) == 0 {
+		return Unknown, []string{"no coded conclusion"}
+	}
+	v := Normal
+	var ev []string
+	for _, cc := range dr.ConclusionCode {
+		for _, c := range cc.Coding {
+			code := fhir.String(c.Code)
+			if r.p.sets.normalConclusions.has(code) {
+				ev = append(ev, "conclusion "+orCode(fhir.String(c.Display), code))
+			} else {
+				v = worst(v, Abnormal)
+				ev = append(ev, "conclusion "+orCode(fhir.String(c.Display), code)+" (not normal)")
+			}
+		}
+		if len(cc.Coding) == 0 {
+			v = worst(v, Unknown)
+			ev = append(ev, "conclusion given as text only")
+		}
+	}
+	return v, ev
+}
+
+func orCode(display, code string) string {
+	if display != "" {
+		return display + " (" + code + ")"
+	}
+	return code
+}
+
+func firstNonNil(a, b *r4.Quantity) *r4.Quantity {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func hasCode(cc *r4.CodeableConcept, code string) bool {
+	for _, c := range fhir.CodesOf(*cc) {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
