@@ -55,4 +55,3 @@ func orderSummary(pr rules.Prior) string {
 
 // orderName is the draft order's name as the EHR sent it, made safe.
 func orderName(o rules.DraftOrder) string { return testName(o.Display, o.Codes, "this test") }
-

@@ -20,6 +20,8 @@ type Kind struct {
 	// are standard R4, and subject is a plain reference match that every
 	// server indexes (Medplum's router resolves patient= resource by
 	// resource). {{balint.since}} bounds them to the rule's longest window.
+	// Empty for a kind that is never searched alone: it arrives included
+	// (_include) in another kind's search.
 	Query string
 	part  part
 }

@@ -256,7 +256,7 @@ func (e *evaluation) attended(sr *r4.ServiceRequest) bool {
 			return true
 		}
 		if got, _, ok := e.specialtyOf(en.ServiceType); known && ok && got == want && !made.IsZero() &&
-			!fhir.EncounterDate(en, e.loc).Before(made.Truncate(24*time.Hour)) {
+			!fhir.EncounterDate(en, e.loc).Before(startOfDay(made)) {
 			return true
 		}
 	}
@@ -406,6 +406,11 @@ func requestDates(sr *r4.ServiceRequest, loc *time.Location) []time.Time {
 		}
 	}
 	return out
+}
+
+// startOfDay is midnight of t's calendar day, in t's zone (the site's).
+func startOfDay(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
 }
 
 func procedureHappened(pr *r4.Procedure) bool {

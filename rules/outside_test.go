@@ -92,7 +92,7 @@ type outcome struct {
 	Checked    bool           `json:"checked"`
 	Exclusions map[string]int `json:"exclusions"`
 	Unmet      []string       `json:"unmet"`
-	Features   Features `json:"features"`
+	Features   Features       `json:"features"`
 	Counted    []string       `json:"counted"`
 }
 
