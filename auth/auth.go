@@ -44,7 +44,8 @@ type Config struct {
 	// Algorithms allowed (required: the default is the service's
 	// setting). none and HMAC are refused whatever is configured.
 	Algorithms []string
-	// MaxLifetime bounds exp - iat (default 5 minutes).
+	// MaxLifetime bounds exp - iat (default 1 hour: CDS Hooks sets no cap,
+	// and Epic signs tokens that live 15 minutes).
 	MaxLifetime time.Duration
 	// Leeway for clock skew on exp and iat (default 30 s).
 	Leeway time.Duration
@@ -97,7 +98,7 @@ func NewAuthenticator(ctx context.Context, cfg Config) (*Authenticator, error) {
 		}
 	}
 	if cfg.MaxLifetime == 0 {
-		cfg.MaxLifetime = 5 * time.Minute
+		cfg.MaxLifetime = time.Hour
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second

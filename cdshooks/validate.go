@@ -129,6 +129,10 @@ func validateContext(hook string, hc *HookContext) error {
 	if !fhirID.MatchString(hc.PatientID) {
 		return fieldErr("context.patientId", "must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)")
 	}
+	if hc.EncounterID == "" && hook == "encounter-start" {
+		// Required by the encounter-start hook's context (1.0).
+		return fieldErr("context.encounterId", "required for encounter-start")
+	}
 	if hc.EncounterID != "" && !fhirID.MatchString(hc.EncounterID) {
 		return fieldErr("context.encounterId", "must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)")
 	}

@@ -86,6 +86,14 @@ func (h *History) AddJSON(key string, origin Origin, data []byte) (Page, error) 
 	return pg, nil
 }
 
+// IsOperationOutcome reports whether data is a bare OperationOutcome: a
+// CDS client's way of saying its prefetch query failed (CDS Hooks 2.0),
+// which is not "no data".
+func IsOperationOutcome(data []byte) bool {
+	typ, err := resourceType(bytes.TrimSpace(data))
+	return err == nil && typ == "OperationOutcome"
+}
+
 // addBundle streams one Bundle: its links and its entries, each entry's
 // resource decoded as soon as it is read. Nothing is copied in between.
 func (h *History) addBundle(key string, data []byte) (Page, error) {

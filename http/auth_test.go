@@ -117,7 +117,7 @@ func TestJWTVerification(t *testing.T) {
 			c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Add(-6*time.Minute)), jwt.NewNumericDate(now.Add(-2*time.Minute))
 			return c
 		}(), nil, nil, nil), "", "expired"},
-		{"exp too far ahead", a.Sign(t, func() ehr.Claims { c := valid(); c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour)); return c }(), nil, nil, nil), "", "lifetime_too_long"},
+		{"lifetime over the 1-hour setting", a.Sign(t, func() ehr.Claims { c := valid(); c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour + time.Minute)); return c }(), nil, nil, nil), "", "lifetime_too_long"},
 		{"iat in the future", a.Sign(t, func() ehr.Claims {
 			c := valid()
 			c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Add(2*time.Minute)), jwt.NewNumericDate(now.Add(5*time.Minute))
@@ -174,6 +174,13 @@ func TestJWTVerification(t *testing.T) {
 		{"ES384", a.Sign(t, valid(), nil, nil, nil), "https://fhir-a.example/r4"},
 		{"RS384", a.Sign(t, valid(), jwt.SigningMethodRS384, a.RSA, map[string]any{"kid": "rsa-1"}), ""},
 		{"jku equal to the configured JWKS", a.Sign(t, valid(), nil, nil, map[string]any{"jku": a.JWKSURL}), ""},
+		// Epic's published layout: RS384 with kid and jku, a 15-minute
+		// lifetime and nbf five minutes before iat.
+		{"Epic's layout", a.Sign(t, func() ehr.Claims {
+			c := valid()
+			c.ExpiresAt, c.NotBefore = jwt.NewNumericDate(now.Add(15*time.Minute)), jwt.NewNumericDate(now.Add(-5*time.Minute))
+			return c
+		}(), jwt.SigningMethodRS384, a.RSA, map[string]any{"kid": "rsa-1", "jku": a.JWKSURL}), ""},
 		{"aud naming the called service endpoint", a.Sign(t, func() ehr.Claims {
 			c := valid()
 			c.Audience = jwt.ClaimStrings{env.aud + "/svc"}

@@ -58,6 +58,7 @@ func TestDemoCardsGolden(t *testing.T) {
 func TestEncounterStartServesTheSameCard(t *testing.T) {
 	in := start(t, nil)
 	body := strings.Replace(patientView("demo-pattern", ""), "patient-view", "encounter-start", 1)
+	body = strings.Replace(body, `"patientId":"demo-pattern"`, `"patientId":"demo-pattern","encounterId":"enc-1"`, 1)
 	var resp cdshooks.Response
 	in.hook(t, advice.ReviewEncounterID, body).json(t, &resp)
 	if len(resp.Cards) != 1 || resp.Cards[0].Summary != cards.Summary {

@@ -38,6 +38,7 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_DEMO", "false", "serve the embedded demo patients to hooks that name no fhirServer and prefetch nothing"},
 	{"BALINT_PUBLIC_DISCOVERY", "true", "serve GET /cds-services without a JWT"},
 	{"BALINT_JWT_ALGORITHMS", "ES384,RS384", "allowed EHR JWT algorithms (none and HS* are always refused)"},
+	{"BALINT_JWT_MAX_LIFETIME", "1h", "longest EHR JWT lifetime accepted (exp - iat); each jti is remembered until its token expires"},
 	{"BALINT_HOOK_TIMEOUT", "5s", "deadline of a hook call"},
 	{"BALINT_FHIR_BUDGET", "4s", "deadline for reading a history from the FHIR server"},
 	{"BALINT_FHIR_PAGE_SIZE", strconv.Itoa(client.DefaultLimits.PageSize), "_count sent on FHIR searches (fewer, larger pages: each page is a round trip, and servers cap _count themselves)"},
@@ -45,7 +46,7 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_FHIR_MAX_RESOURCES", strconv.Itoa(client.DefaultLimits.MaxResources), "most resources accepted for one history"},
 	{"BALINT_FHIR_CACHE_TTL", "5m", "how long pages fetched from a FHIR server are reused by later hooks with the same issuer, server, patient and access token (never past the token's expires_in); 0 disables"},
 	{"BALINT_FHIR_CACHE_MB", "256", "memory for those pages, in MiB"},
-	{"BALINT_EVIDENCE_TTL", "10m", "how long an evidence link works"},
+	{"BALINT_EVIDENCE_TTL", "8h", "how long an evidence link works (a clinic session)"},
 	{"BALINT_SMART_LAUNCH_URL", "", "when set, the evidence link is a SMART app link to this launch URL, with the signed page URL as appContext; otherwise an absolute link"},
 	{"BALINT_BODY_LIMIT", "16M", "largest request body (413 beyond)"},
 	{"BALINT_CORS_ORIGINS", "", "comma-separated origins allowed by CORS (off when empty)"},
@@ -124,6 +125,7 @@ func configure(args []string, getenv func(string) string) (Config, string, slog.
 	cfg.Demo = boolean("BALINT_DEMO")
 	cfg.PublicDiscovery = boolean("BALINT_PUBLIC_DISCOVERY")
 	cfg.Algorithms = list(get("BALINT_JWT_ALGORITHMS"))
+	cfg.JWTMaxLifetime = duration("BALINT_JWT_MAX_LIFETIME")
 	cfg.HookTimeout = duration("BALINT_HOOK_TIMEOUT")
 	cfg.FHIRBudget = duration("BALINT_FHIR_BUDGET")
 	cfg.EvidenceTTL = duration("BALINT_EVIDENCE_TTL")

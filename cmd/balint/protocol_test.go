@@ -106,3 +106,33 @@ func TestHealth(t *testing.T) {
 		t.Errorf("healthz is liveness only, got %d", r.Status)
 	}
 }
+
+// CDS Hooks 2.0, "HTTP Status Codes": a path that names no service is 404,
+// a method the endpoint does not take is 405, and a CORS preflight with
+// CORS off is answered at once; none of these waits for the hook deadline
+// and answers 503.
+func TestHTTPStatusCodes(t *testing.T) {
+	in := start(t, nil)
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodPost, "/cds-services/no-such-service", 404},
+		{http.MethodPost, "/cds-services/balint-review/extra/path", 404},
+		{http.MethodGet, "/cds-services/balint-review/feedback/more", 404},
+		{http.MethodGet, "/cds-services/nowhere/at/all", 404},
+		{http.MethodPut, "/cds-services/balint-review", 405},
+		{http.MethodDelete, "/cds-services", 405},
+		{http.MethodGet, "/cds-services/balint-review/feedback", 405},
+	}
+	for _, tt := range tests {
+		r := do(t, tt.method, in.URL+tt.path, "")
+		if r.Status != tt.want {
+			t.Errorf("%s %s: %d, want %d (%s)", tt.method, tt.path, r.Status, tt.want, r.Body)
+		}
+	}
+	r := do(t, http.MethodOptions, in.URL+"/cds-services/balint-review", "", "Origin", "https://ehr.example", "Access-Control-Request-Method", "POST")
+	if r.Status == http.StatusServiceUnavailable || r.Status >= 500 {
+		t.Errorf("CORS preflight with CORS off: %d", r.Status)
+	}
+}

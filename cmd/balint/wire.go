@@ -64,8 +64,10 @@ type Config struct {
 	Issuers         []auth.Issuer
 	Algorithms      []string
 	PublicDiscovery bool
-	HookTimeout     time.Duration
-	FHIRBudget      time.Duration
+	// JWTMaxLifetime is the longest exp - iat accepted.
+	JWTMaxLifetime time.Duration
+	HookTimeout    time.Duration
+	FHIRBudget     time.Duration
 	// FHIRCacheTTL and FHIRCacheMB bound the reuse of fetched pages
 	// (client.Cache); a zero TTL disables it.
 	FHIRCacheTTL   time.Duration
@@ -169,7 +171,7 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 			}
 		}
 		authn, err = auth.NewAuthenticator(ctx, auth.Config{
-			Issuers: cfg.Issuers, Audience: cfg.BaseURL + "/cds-services", Algorithms: cfg.Algorithms,
+			Issuers: cfg.Issuers, Audience: cfg.BaseURL + "/cds-services", Algorithms: cfg.Algorithms, MaxLifetime: cfg.JWTMaxLifetime,
 			Replay: replay, HTTP: httpClient, Now: cfg.Now, Logger: log,
 		})
 		if err != nil {

@@ -22,8 +22,10 @@ type Request struct {
 	Token string
 	// Queries maps prefetch keys to rendered FHIR queries.
 	Queries map[string]string
-	// Prefetch is what the CDS client prefetched; a missing or null key is
-	// fetched from Server.
+	// Prefetch is what the CDS client prefetched. A missing key, an
+	// OperationOutcome (the client's query failed) and the pages after a
+	// prefetched page with a next link are fetched from Server; null is
+	// no data.
 	Prefetch map[string]json.RawMessage
 	// Issuer, Patient and TokenExpires scope reuse of fetched pages
 	// (see Cache).
@@ -60,24 +62,48 @@ type Loader struct {
 // *fhir.UnavailableError naming its key.
 func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 	h := fhir.NewHistory()
-	var missing []fhir.Kind
+	// fetch are the parts still to be read from the server, each from its
+	// query or from where the prefetched pages stopped.
+	type fetch struct {
+		key, query, why string
+	}
+	var missing []fetch
 	for _, k := range fhir.Kinds {
 		if k.Query == "" {
 			continue
 		}
 		raw, ok := r.Prefetch[k.Key]
-		if !ok || isNull(raw) {
-			missing = append(missing, k)
-			continue
-		}
-		if _, err := h.AddJSON(k.Key, fhir.FromPrefetch, raw); err != nil {
-			return nil, &fhir.UnavailableError{Key: k.Key, Reason: "prefetch is not a FHIR resource", Err: err}
+		switch {
+		case !ok:
+			missing = append(missing, fetch{k.Key, r.Queries[k.Key], "not prefetched"})
+		case isNull(raw):
+			// CDS Hooks: null is the client saying it has no data for this
+			// query. The part is empty.
+		case fhir.IsOperationOutcome(raw):
+			// The client's query failed: that is not "no data", and a
+			// card must not rest on it. Read the part from the server.
+			missing = append(missing, fetch{k.Key, r.Queries[k.Key], "the prefetch is an OperationOutcome (the client's query failed)"})
+		default:
+			pg, err := h.AddJSON(k.Key, fhir.FromPrefetch, raw)
+			if err != nil {
+				return nil, &fhir.UnavailableError{Key: k.Key, Reason: "prefetch is not a FHIR resource", Err: err}
+			}
+			if pg.Next != "" {
+				// A paged searchset: the rest is on the server, and a
+				// critical result may be on page 2.
+				missing = append(missing, fetch{k.Key, pg.Next, "the prefetch has more pages (a next link)"})
+			}
 		}
 	}
 	if len(missing) == 0 {
 		return h, nil
 	}
-	src, origin, err := l.searcher(ctx, r, missing[0].Key)
+	for _, m := range missing {
+		if r.Server == "" && (l.Local == nil || m.why != "not prefetched") {
+			return nil, &fhir.UnavailableError{Key: m.key, Reason: m.why + " and no fhirServer was given"}
+		}
+	}
+	src, origin, err := l.searcher(ctx, r, missing[0].key)
 	if err != nil {
 		return nil, err
 	}
@@ -93,20 +119,20 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 	var total atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for i, k := range missing {
-		q, ok := r.Queries[k.Key]
-		if !ok {
-			return nil, &fhir.UnavailableError{Key: k.Key, Reason: "no query for this part"}
+		q := k.query
+		if q == "" {
+			return nil, &fhir.UnavailableError{Key: k.key, Reason: "no query for this part"}
 		}
 		part := fhir.NewHistory()
 		parts[i] = part
 		g.Go(func() error {
 			add := func(b []byte) error {
-				pg, err := part.AddJSON(k.Key, origin, b)
+				pg, err := part.AddJSON(k.key, origin, b)
 				if err != nil {
-					return &fhir.UnavailableError{Key: k.Key, Reason: "response is not a FHIR Bundle", Err: err}
+					return &fhir.UnavailableError{Key: k.key, Reason: "response is not a FHIR Bundle", Err: err}
 				}
 				if max := l.Limits.MaxResources; max > 0 && total.Add(int64(pg.Entries)) > int64(max) {
-					return &fhir.UnavailableError{Key: k.Key, Reason: fmt.Sprintf("history larger than %d resources", max)}
+					return &fhir.UnavailableError{Key: k.key, Reason: fmt.Sprintf("history larger than %d resources", max)}
 				}
 				return nil
 			}
@@ -128,7 +154,7 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 				return err
 			}
 			if err != nil {
-				return &fhir.UnavailableError{Key: k.Key, Reason: reason(err, gctx), Err: err}
+				return &fhir.UnavailableError{Key: k.key, Reason: reason(err, gctx), Err: err}
 			}
 			if origin == fhir.FromServer {
 				l.Cache.put(scope, q, pages)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -147,8 +148,8 @@ func TestMedplumDateFilterAndMixedSources(t *testing.T) {
 	s.Load(t, rec)
 	q := queries(rec.PatientID)
 	q["observations"] += "&date=ge2025-11-25"
-	// The EHR prefetched the Patient and conditions only; the rest comes
-	// from the server.
+	// The EHR prefetched the Patient and conditions, and had no encounters
+	// (null); the rest comes from the server.
 	pre := prefetchOf(rec)
 	prefetch := map[string]json.RawMessage{"patient": pre["patient"], "conditions": pre["conditions"], "encounters": json.RawMessage("null")}
 	h, err := testLoader(t, s.URL).Load(context.Background(), Request{Server: s.URL, Queries: q, Prefetch: prefetch})
@@ -174,8 +175,12 @@ func TestMedplumDateFilterAndMixedSources(t *testing.T) {
 			t.Fatalf("observation of %s passed the date filter", *o.EffectiveDateTime)
 		}
 	}
-	if h.Sources["patient"] != fhir.FromPrefetch || h.Sources["encounters"] != fhir.FromServer || h.Sources["reports"] != fhir.FromServer {
+	if h.Sources["patient"] != fhir.FromPrefetch || h.Sources["reports"] != fhir.FromServer {
 		t.Fatalf("sources %v", h.Sources)
+	}
+	// null is the client saying it has no data for the query: not fetched.
+	if _, fetched := h.Sources["encounters"]; fetched || len(h.Encounters) != 0 {
+		t.Fatalf("a null prefetch was fetched: %d encounters from %v", len(h.Encounters), h.Sources)
 	}
 }
 
@@ -233,5 +238,64 @@ func TestMedplumIncludesPractitionerRoles(t *testing.T) {
 	}
 	if len(h.Encounters) != 1 || len(h.ServiceRequests) != 1 {
 		t.Fatalf("%d encounters, %d requests: an included role must not displace the matches", len(h.Encounters), len(h.ServiceRequests))
+	}
+}
+
+// CDS Hooks 2.0, "Prefetch Template": a prefetched searchset may be paged.
+// The pages after it are read from fhirServer with the EHR's token (a
+// critical result may be on page 2); with no fhirServer the call cannot be
+// answered, naming the key.
+func TestPrefetchTemplate_PagedSearchsetIsFollowed(t *testing.T) {
+	s := fhirserver.Start(t)
+	rec := synth.Generate(synth.Options{Seed: 21, Now: testNow, Pattern: true, Observations: 300})
+	s.Load(t, rec)
+	resp, err := http.Get(s.URL + "/Observation?subject=Patient/" + rec.PatientID + "&_count=50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page1, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page1), `"next"`) {
+		t.Fatalf("the server's first page has no next link: %.300s", page1)
+	}
+	all := len(rec.OfType("Observation"))
+	pre := prefetchOf(rec)
+	pre["observations"] = page1
+	h, err := testLoader(t, s.URL).Load(context.Background(), Request{Server: s.URL, Queries: queries(rec.PatientID), Prefetch: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Observations) != all {
+		t.Fatalf("%d observations, want all %d: the pages after the prefetched one were not read", len(h.Observations), all)
+	}
+	_, err = testLoader(t, s.URL).Load(context.Background(), Request{Queries: queries(rec.PatientID), Prefetch: pre})
+	var ue *fhir.UnavailableError
+	if !errors.As(err, &ue) || ue.Key != "observations" || !strings.Contains(ue.Reason, "next link") {
+		t.Fatalf("with no fhirServer: %v, want unavailable naming observations and the next link", err)
+	}
+}
+
+// CDS Hooks 2.0, "Prefetch Template": an OperationOutcome in place of a
+// prefetch value means the client's query failed, not that there is no
+// data. The part is read from fhirServer; with none, the call cannot be
+// answered. (Read as "no data", a patient in psychological care got the
+// card.)
+func TestPrefetchTemplate_OperationOutcomeIsAFailedQuery(t *testing.T) {
+	s := fhirserver.Start(t)
+	rec := synth.Generate(synth.Options{Seed: 22, Now: testNow, Pattern: true})
+	s.Load(t, rec)
+	pre := prefetchOf(rec)
+	pre["requests"] = json.RawMessage(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"timeout"}]}`)
+	h, err := testLoader(t, s.URL).Load(context.Background(), Request{Server: s.URL, Queries: queries(rec.PatientID), Prefetch: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(rec.OfType("ServiceRequest")); want == 0 || len(h.ServiceRequests) != want || h.Sources["requests"] != fhir.FromServer {
+		t.Fatalf("%d requests from %q, want %d from the server", len(h.ServiceRequests), h.Sources["requests"], want)
+	}
+	_, err = testLoader(t, s.URL).Load(context.Background(), Request{Queries: queries(rec.PatientID), Prefetch: pre})
+	var ue *fhir.UnavailableError
+	if !errors.As(err, &ue) || ue.Key != "requests" || !strings.Contains(ue.Reason, "OperationOutcome") {
+		t.Fatalf("with no fhirServer: %v, want unavailable naming requests and the OperationOutcome", err)
 	}
 }

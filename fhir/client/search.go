@@ -70,12 +70,17 @@ func (e *searchError) Unwrap() error { return e.err }
 func fail(reason string, err error) error { return &searchError{reason: reason, err: err} }
 
 // Search follows Bundle.link[next] within the limits, refusing a next link
-// that leaves the base or repeats.
+// that leaves the base or repeats. query is relative to the base, or an
+// absolute URL under it: the next link of a page the CDS client
+// prefetched, to read on from.
 func (s *HTTPSearcher) Search(ctx context.Context, query string, page func([]byte) error) error {
 	base := strings.TrimSuffix(s.Base, "/")
 	next := base + "/" + strings.TrimPrefix(withCount(query, s.Limits.PageSize), "/")
+	if strings.HasPrefix(query, "https://") || strings.HasPrefix(query, "http://") {
+		next = query
+	}
 	seen := map[string]bool{}
-	typ := resourceTypeOf(query)
+	typ := resourceTypeOf(strings.TrimPrefix(query, base))
 	for n := 0; next != ""; n++ {
 		if n >= s.Limits.MaxPages {
 			return fail(fmt.Sprintf("more than %d pages", s.Limits.MaxPages), nil)
