@@ -117,7 +117,11 @@ func TestJWTVerification(t *testing.T) {
 			c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Add(-6*time.Minute)), jwt.NewNumericDate(now.Add(-2*time.Minute))
 			return c
 		}(), nil, nil, nil), "", "expired"},
-		{"lifetime over the 1-hour setting", a.Sign(t, func() ehr.Claims { c := valid(); c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour + time.Minute)); return c }(), nil, nil, nil), "", "lifetime_too_long"},
+		{"lifetime over the 1-hour setting", a.Sign(t, func() ehr.Claims {
+			c := valid()
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour + time.Minute))
+			return c
+		}(), nil, nil, nil), "", "lifetime_too_long"},
 		{"iat in the future", a.Sign(t, func() ehr.Claims {
 			c := valid()
 			c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now.Add(2*time.Minute)), jwt.NewNumericDate(now.Add(5*time.Minute))
