@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/balint-health/balint/errs"
@@ -41,7 +42,13 @@ func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]str
 		return nil, fmt.Errorf("load history: %w", err)
 	}
 	if h.Patient == nil || h.Patient.Id == nil || *h.Patient.Id != call.Context.PatientID {
-		return nil, errs.New(errs.Unavailable, `data for "patient" could not be obtained: no Patient matching context.patientId`)
+		why := "no Patient matching context.patientId"
+		for _, s := range h.Skipped {
+			if s.ResourceType == "Patient" {
+				why = "the Patient could not be read (" + s.Reason + ")"
+			}
+		}
+		return nil, errs.New(errs.Unavailable, `data for "patient" could not be obtained: %s`, why)
 	}
 	snoozed, err := a.Store.SnoozedUntil(ctx, call.Context.PatientID)
 	if err != nil {
@@ -79,14 +86,28 @@ func (a *Advisor) record(ctx context.Context, call *Call, h *fhir.History, d *ru
 			m.Decoded.WithLabelValues(k.ResourceType, origin).Add(float64(n))
 		}
 	}
+	// Label values come from closed sets: the kinds Balint reads, and the
+	// element names of samply's types (the decoder names no other).
+	var skips, repairs []string
 	for _, s := range h.Skipped {
-		m.Skipped.WithLabelValues(s.ResourceType).Inc()
+		m.Skipped.WithLabelValues(fhir.KnownType(s.ResourceType)).Inc()
+		if s.Reason != fhir.ReasonUnusedType && len(skips) < 20 {
+			skips = append(skips, fhir.KnownType(s.ResourceType)+": "+s.Reason)
+		}
+	}
+	for _, r := range h.Repaired {
+		top, _, _ := strings.Cut(r.Element, "/")
+		m.Repaired.WithLabelValues(r.ResourceType, top).Inc()
+		if len(repairs) < 20 {
+			repairs = append(repairs, r.ResourceType+"/"+r.Element)
+		}
 	}
 	a.log().LogAttrs(ctx, slog.LevelInfo, "decision",
 		slog.String("service", call.ServiceID), slog.String("hook", call.Request.Hook),
 		slog.String("hookInstance", call.Request.HookInstance), slog.String("iss", call.Issuer), slog.String("tenant", call.Tenant),
 		slog.Bool("fired", d.Fire),
 		slog.Any("exclusions", d.Exclusions()), slog.Any("unmet", d.Unmet()),
-		slog.Int("resources", h.Len()), slog.Int("skipped", len(h.Skipped)),
+		slog.Int("resources", h.Len()), slog.Int("skipped", len(h.Skipped)), slog.Int("repaired", len(h.Repaired)),
+		slog.Any("unread", skips), slog.Any("repairs", repairs),
 		slog.Int("investigations", len(d.Investigations)), slog.Int("counted", len(d.Counted)))
 }

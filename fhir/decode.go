@@ -136,7 +136,7 @@ func (h *History) addBundle(key string, data []byte) (Page, error) {
 			}
 		case "entry":
 			entries = true
-			if err := h.addEntries(key, dec, want, &pg); err != nil {
+			if err := h.addEntries(key, dec, want, &pg, data); err != nil {
 				return pg, err
 			}
 		default:
@@ -154,7 +154,7 @@ func (h *History) addBundle(key string, data []byte) (Page, error) {
 	return pg, nil
 }
 
-func (h *History) addEntries(key string, dec *jsontext.Decoder, want string, pg *Page) error {
+func (h *History) addEntries(key string, dec *jsontext.Decoder, want string, pg *Page, data []byte) error {
 	if k := dec.PeekKind(); k != '[' {
 		return fmt.Errorf("entry: JSON %s where an array expected", k)
 	}
@@ -188,7 +188,7 @@ func (h *History) addEntries(key string, dec *jsontext.Decoder, want string, pg 
 				continue
 			}
 			found = true
-			counted, err := h.addStreamed(key, i, dec, want)
+			counted, err := h.addStreamed(key, i, dec, want, data)
 			if err != nil {
 				return err
 			}
@@ -212,7 +212,8 @@ func (h *History) addEntries(key string, dec *jsontext.Decoder, want string, pg 
 // type first, as servers write them, is decoded straight from the stream in
 // a single pass; any other is read whole first and handled by addResource.
 // Only a syntax error, which leaves the stream unreadable, is returned.
-func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want string) (bool, error) {
+// data is what dec reads, for mending a resource that failed.
+func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want string, data []byte) (bool, error) {
 	typ := firstType(bytes.TrimLeft(dec.UnreadBuffer(), " \t\r\n:"))
 	k, ok := kindOf[typ]
 	if !ok {
@@ -225,11 +226,13 @@ func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want str
 		return h.addResource(key, i, raw, want), nil
 	}
 	var fatal error
+	var start, end int64
 	d := k.part.decode(h, func(v any) error {
 		depth, off := dec.StackDepth(), dec.InputOffset()
 		err := json.UnmarshalDecode(dec, v, decodeOptions)
 		if err != nil {
 			fatal = resync(dec, depth, off)
+			start, end = off, dec.InputOffset()
 		}
 		return err
 	})
@@ -240,8 +243,26 @@ func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want str
 	if d.err == nil && d.typ != typ {
 		d.err = errors.New("resourceType given twice")
 	}
-	h.keep(key, i, typ, d)
+	h.keepOrMend(key, i, typ, d, func() []byte {
+		if start < 0 || end > int64(len(data)) || start >= end {
+			return nil
+		}
+		return bytes.Trim(data[start:end], " \t\r\n:,")
+	})
 	return true, nil
+}
+
+// keepOrMend keeps a decoded resource, or, when it failed on one element,
+// mends it (repair.go). raw gives the resource's JSON, read only then.
+func (h *History) keepOrMend(key string, i int, typ string, d decoded, raw func() []byte) {
+	if d.err != nil && pointerIn(d.err) != "" {
+		if b := raw(); b != nil {
+			d.undo()
+			h.mend(key, i, typ, b, d.err)
+			return
+		}
+	}
+	h.keep(key, i, typ, d)
 }
 
 // resync moves the decoder past the value a failed unmarshal started on,
@@ -421,14 +442,15 @@ func (h *History) addResource(key string, i int, raw []byte, want string) bool {
 				continue
 			}
 		}
-		h.keep(key, i, typ, d)
+		h.keepOrMend(key, i, typ, d, func() []byte { return raw })
 		return true
 	}
 	return true
 }
 
-// keep keeps a decoded resource or takes it back off, recording why.
-func (h *History) keep(key string, i int, typ string, d decoded) {
+// keep keeps a decoded resource or takes it back off, recording why, and
+// reports whether it was kept.
+func (h *History) keep(key string, i int, typ string, d decoded) bool {
 	var id string
 	if d.id != nil {
 		id = *d.id
@@ -448,9 +470,10 @@ func (h *History) keep(key string, i int, typ string, d decoded) {
 		if id != "" {
 			h.seen[ref] = true
 		}
-		return
+		return true
 	}
 	d.undo()
+	return false
 }
 
 // code is a samply status as its FHIR code, "" when it was not set.

@@ -47,6 +47,9 @@ type History struct {
 	PractitionerRoles []fhir.PractitionerRole
 
 	Skipped []Skipped
+	// Repaired are the elements mended or dropped so their resources
+	// could be kept (repair.go).
+	Repaired []Repaired
 	// Sources maps each prefetch key to where its resources came from.
 	Sources map[string]Origin
 	// EnteredInError counts resources dropped as entered-in-error.
@@ -69,6 +72,7 @@ func (h *History) Merge(o *History) {
 	}
 	maps.Copy(h.seen, o.seen)
 	h.Skipped = append(h.Skipped, o.Skipped...)
+	h.Repaired = append(h.Repaired, o.Repaired...)
 	maps.Copy(h.Sources, o.Sources)
 	h.EnteredInError += o.EnteredInError
 }

@@ -95,6 +95,15 @@ var kindOf, kindByKey = func() (map[string]*Kind, map[string]*Kind) {
 	return byType, byKey
 }()
 
+// KnownType is typ when Balint reads that resource type, else "other":
+// a closed set, fit for a metric label.
+func KnownType(typ string) string {
+	if _, ok := kindOf[typ]; ok {
+		return typ
+	}
+	return "other"
+}
+
 // typeOfKey is the resource type a part of the history holds, "" for a key
 // Balint does not know.
 func typeOfKey(key string) string {

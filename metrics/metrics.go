@@ -20,6 +20,7 @@ type Metrics struct {
 	FHIRPages     *prometheus.CounterVec
 	Decoded       *prometheus.CounterVec
 	Skipped       *prometheus.CounterVec
+	Repaired      *prometheus.CounterVec
 	Decisions     *prometheus.CounterVec
 	Reasons       *prometheus.CounterVec
 	Snoozes       *prometheus.CounterVec
@@ -48,7 +49,10 @@ func New() *Metrics {
 		Decoded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_history_resources_total",
 			Help: "Resources decoded into histories, by resource type and origin (prefetch, server, demo; included: arrived with another kind's search)."}, []string{"resource_type", "origin"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_history_skipped_total",
-			Help: "Entries skipped while decoding histories, by resource type."}, []string{"resource_type"}),
+			Help: "Entries skipped while decoding histories, by resource type (other: a type Balint does not read)."}, []string{"resource_type"}),
+		Repaired: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_history_repaired_total",
+			Help: "Malformed elements the rule does not read, mended or dropped so their resources were kept, by resource type and top-level element."},
+			[]string{"resource_type", "element"}),
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_decisions_total",
 			Help: "Rule decisions by service and outcome (fired or not)."}, []string{"service", "fired"}),
 		Reasons: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_decision_reasons_total",
@@ -65,7 +69,7 @@ func New() *Metrics {
 	}
 	m.FHIRCache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "balint_fhir_cache_lookups_total",
 		Help: "Lookups of FHIR searches in the session cache, by result (hit or miss)."}, []string{"result"})
-	r.MustRegister(m.Requests, m.Latency, m.FHIRLatency, m.FHIRPages, m.Decoded, m.Skipped, m.Decisions,
+	r.MustRegister(m.Requests, m.Latency, m.FHIRLatency, m.FHIRPages, m.Decoded, m.Skipped, m.Repaired, m.Decisions,
 		m.Reasons, m.Snoozes, m.Feedback, m.JWTRejections, m.Unavailable, m.FHIRCache)
 	return m
 }

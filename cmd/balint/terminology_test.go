@@ -10,7 +10,6 @@ import (
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/fhir"
-	"github.com/balint-health/balint/synth"
 )
 
 // With BALINT_TERMINOLOGY_URL set, the policy's value sets come from the
@@ -31,12 +30,7 @@ func TestTerminologyServerExpandsTheValueSets(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	var rec *synth.Record
-	for _, r := range synth.Demo() {
-		if r.PatientID == "demo-pattern" {
-			rec = r
-		}
-	}
+	rec := demoRecord(t, "demo-pattern")
 	prefetch := fhir.Prefetch(func(typ string) []json.RawMessage {
 		rs := rec.OfType(typ)
 		if typ == "Condition" {

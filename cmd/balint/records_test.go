@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/balint-health/balint/advice"
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/synth"
+)
+
+// demoRecord is one of the embedded demo patients' records, to send as
+// prefetch with changes.
+func demoRecord(t *testing.T, id string) *synth.Record {
+	t.Helper()
+	for _, r := range synth.Demo() {
+		if r.PatientID == id {
+			return r
+		}
+	}
+	t.Fatalf("no demo patient %s", id)
+	return nil
+}
+
+// A Patient as some vendors send it (telecom rank as a string, gender
+// "M", a legacy name use, a narrative status with a trailing space) is
+// read, not dropped: the call answers with the card. A Patient whose birth
+// date cannot be read is a 412 that says so.
+func TestVendorPatientIsRead(t *testing.T) {
+	rec := demoRecord(t, "demo-pattern")
+	withPatient := func(patient string) string {
+		pre := fhir.Prefetch(rec.OfType)
+		pre["patient"] = json.RawMessage(patient)
+		b, _ := json.Marshal(pre)
+		return patientView("demo-pattern", `,"prefetch":`+string(b))
+	}
+	in := start(t, nil)
+	r := in.hook(t, advice.ReviewID, withPatient(`{"resourceType":"Patient","id":"demo-pattern","birthDate":"1979-03-02","gender":"M",
+		"telecom":[{"system":"phone","value":"555-0100","rank":"1"}],"name":[{"use":"legal","family":"Doe"}],
+		"address":[{"use":"mailing"}],"active":"true","text":{"status":"generated ","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Doe</div>"}}`))
+	var resp cdshooks.Response
+	if r.Status != 200 {
+		t.Fatalf("vendor Patient: %d %s", r.Status, r.Body)
+	}
+	r.json(t, &resp)
+	if len(resp.Cards) != 1 {
+		t.Fatalf("vendor Patient: %d cards, want the card", len(resp.Cards))
+	}
+	if got := counter(t, in, "balint_history_repaired_total", `element="telecom",resource_type="Patient"`); got != 1 {
+		t.Errorf("repairs counted %v times for Patient telecom, want 1", got)
+	}
+	r = in.hook(t, advice.ReviewID, withPatient(`{"resourceType":"Patient","id":"demo-pattern","birthDate":19790302}`))
+	if r.Status != 412 || !strings.Contains(string(r.Body), "the Patient could not be read") {
+		t.Fatalf("unreadable birth date: %d %s", r.Status, r.Body)
+	}
+}
