@@ -74,6 +74,10 @@ type Call struct {
 	Context   *cdshooks.HookContext
 	// Issuer and Tenant name the verified EHR caller ("" in dev mode).
 	Issuer, Tenant string
+	// ServerNotAllowed: the request's fhirServer is not one of the
+	// issuer's; it is never called, so only a complete prefetch can be
+	// answered.
+	ServerNotAllowed bool
 }
 
 // service is one CDS service: its discovery entry and what answers it.

@@ -17,8 +17,8 @@ import (
 
 // decide loads the history and evaluates the rule.
 func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]string) (*rules.Decision, error) {
-	req := client.Request{Server: call.Request.FHIRServer, Queries: queries, Prefetch: call.Request.Prefetch,
-		Issuer: call.Issuer, Patient: call.Context.PatientID}
+	req := client.Request{Server: call.Request.FHIRServer, ServerNotAllowed: call.ServerNotAllowed, Queries: queries,
+		Prefetch: call.Request.Prefetch, Issuer: call.Issuer, Patient: call.Context.PatientID}
 	if auth := call.Request.FHIRAuthorization; auth != nil {
 		req.Token = auth.AccessToken
 		if auth.ExpiresIn > 0 {

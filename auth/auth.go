@@ -166,7 +166,13 @@ func audiences(discovery, endpoint string) []string {
 	if endpoint == "" {
 		return []string{discovery}
 	}
-	return []string{discovery, discovery + endpoint}
+	out := []string{discovery, discovery + endpoint}
+	if svc, ok := strings.CutSuffix(endpoint, "/feedback"); ok {
+		// Feedback is about the service's cards: a token for the service
+		// endpoint is one for its feedback too.
+		out = append(out, discovery+svc)
+	}
+	return out
 }
 
 type ehrClaims struct {
@@ -178,8 +184,10 @@ type ehrClaims struct {
 // the call below the discovery URL ("" for discovery, "/{id}" or
 // "/{id}/feedback"); aud may name it or the discovery URL.
 func (a *Authenticator) Verify(ctx context.Context, header, endpoint string) (*Claims, error) {
-	raw, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || strings.TrimSpace(raw) == "" {
+	// The scheme is case-insensitive (RFC 9110, section 11.1): "bearer"
+	// and "BEARER" are Bearer.
+	scheme, raw, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return nil, reject("missing_token")
 	}
 	raw = strings.TrimSpace(raw)

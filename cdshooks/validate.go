@@ -53,7 +53,11 @@ var uuidLike = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 // DecodeRequest parses and validates a hook call body for a service that
 // handles hook. It returns a *FieldError (or a syntax error wrapped in one)
 // so the caller can answer 400 with a precise message.
-func DecodeRequest(body []byte, hook string) (*Request, *HookContext, error) {
+//
+// templates are the service's prefetch templates: a value under a key the
+// service did not ask for is not read, so a malformed one is dropped, not
+// refused.
+func DecodeRequest(body []byte, hook string, templates map[string]string) (*Request, *HookContext, error) {
 	var req Request
 	if err := decodeObject(body, &req); err != nil {
 		return nil, nil, err
@@ -85,15 +89,19 @@ func DecodeRequest(body []byte, hook string) (*Request, *HookContext, error) {
 			return nil, nil, fieldErr("fhirAuthorization.access_token", "required")
 		case !strings.EqualFold(a.TokenType, "Bearer"):
 			return nil, nil, fieldErr("fhirAuthorization.token_type", "must be Bearer")
-		case a.Subject == "":
-			return nil, nil, fieldErr("fhirAuthorization.subject", "required")
-		case a.Scope == "":
-			return nil, nil, fieldErr("fhirAuthorization.scope", "required")
 		}
+		// scope and subject are required by the specification, but a
+		// client that sends a token without them has still given what a
+		// fetch needs: be liberal.
 	}
 	for k, v := range req.Prefetch {
 		t := firstByte(v)
 		if t != '{' && t != 'n' {
+			if _, asked := templates[k]; !asked {
+				// A key Balint did not ask for: not read, so not refused.
+				delete(req.Prefetch, k)
+				continue
+			}
 			return nil, nil, fieldErr("prefetch."+k, "must be a FHIR resource (object) or null")
 		}
 	}

@@ -28,6 +28,9 @@ func TestDecodeRequest(t *testing.T) {
 		{"hookInstance not a uuid", `{"hook":"patient-view","hookInstance":"abc",` + validCtx + `}`, "patient-view", "hookInstance"},
 		{"prefetch not an object", req(validCtx + `,"prefetch":[1]`), "patient-view", "prefetch"},
 		{"prefetch value a string", req(validCtx + `,"prefetch":{"patient":"Patient/1"}`), "patient-view", "prefetch.patient"},
+		{"a prefetch key the service did not ask for, not an object", req(validCtx + `,"prefetch":{"extra":[1,2],"note":"x"}`), "patient-view", ""},
+		{"authorization without scope or subject", req(validCtx + `,"fhirServer":"https://e/fhir","fhirAuthorization":{"access_token":"t","token_type":"Bearer"}`), "patient-view", ""},
+		{"encounter-start without encounterId", strings.Replace(req(validCtx), "patient-view", "encounter-start", 1), "encounter-start", "context.encounterId"},
 		{"missing context", req(`"fhirServer":"https://ehr.example/fhir"`), "patient-view", "context"},
 		{"context not an object", req(`"context":"x"`), "patient-view", "context"},
 		{"missing patientId", req(`"context":{"userId":"Practitioner/1"}`), "patient-view", "context.patientId"},
@@ -46,7 +49,7 @@ func TestDecodeRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := DecodeRequest([]byte(tt.body), tt.hook)
+			_, _, err := DecodeRequest([]byte(tt.body), tt.hook, map[string]string{"patient": "Patient/{{context.patientId}}"})
 			if tt.field == "" {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)

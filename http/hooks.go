@@ -12,6 +12,7 @@ import (
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/errs"
+	"github.com/balint-health/balint/fhir"
 )
 
 func (s *Server) discovery(c echo.Context) error {
@@ -25,16 +26,16 @@ func (s *Server) invoke(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	req, hc, err := cdshooks.DecodeRequest(body, hook)
+	req, hc, err := cdshooks.DecodeRequest(body, hook, fhir.Templates())
 	if err != nil {
 		return writeError(c, err)
 	}
 	call := &advice.Call{ServiceID: id, Request: req, Context: hc}
 	if cl := claimsOf(c); cl != nil {
-		// An issuer may only send the FHIR servers configured for it.
-		if !cl.AllowsServer(req.FHIRServer) {
-			return s.unauthorized(c, "fhir_server_not_allowed_for_issuer")
-		}
+		// An issuer may only have Balint call the FHIR servers configured
+		// for it; with a complete prefetch nothing is called, so the call
+		// is answered, and a fetch that is needed fails as 412.
+		call.ServerNotAllowed = !cl.AllowsServer(req.FHIRServer)
 		call.Issuer, call.Tenant = cl.Issuer, cl.Tenant
 	}
 	resp, err := s.d.Advisor.Answer(c.Request().Context(), call)

@@ -76,7 +76,7 @@ func BenchmarkDecode(b *testing.B) {
 	var l client.Loader
 	eachSize(b, func(b *testing.B, body []byte, obs int) {
 		for b.Loop() {
-			req, _, err := cdshooks.DecodeRequest(body, "patient-view")
+			req, _, err := cdshooks.DecodeRequest(body, "patient-view", fhir.Templates())
 			if err != nil {
 				b.Fatal(err)
 			}

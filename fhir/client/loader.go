@@ -18,6 +18,9 @@ import (
 type Request struct {
 	// Server is the hook's fhirServer ("" when none was sent).
 	Server string
+	// ServerNotAllowed: Server is not one of the calling issuer's FHIR
+	// servers, so it is never called.
+	ServerNotAllowed bool
 	// Token is fhirAuthorization.access_token ("" when none was sent).
 	Token string
 	// Queries maps prefetch keys to rendered FHIR queries.
@@ -177,6 +180,9 @@ func (l *Loader) searcher(ctx context.Context, r Request, key string) (Searcher,
 			return l.Local, fhir.FromDemo, nil
 		}
 		return nil, "", &fhir.UnavailableError{Key: key, Reason: "not prefetched and no fhirServer given"}
+	}
+	if r.ServerNotAllowed {
+		return nil, "", &fhir.UnavailableError{Key: key, Reason: "fhirServer is not one of the calling issuer's FHIR servers", Err: ErrNotAllowed}
 	}
 	if err := l.Guard.Check(r.Server); err != nil {
 		return nil, "", &fhir.UnavailableError{Key: key, Reason: "fhirServer refused: " + err.Error(), Err: ErrNotAllowed}
