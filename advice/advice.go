@@ -27,9 +27,8 @@ const (
 // Store is what the use case keeps across calls.
 type Store interface {
 	RecordCard(ctx context.Context, c store.Card) error
-	AddFeedback(ctx context.Context, f store.Feedback) (bool, error)
+	AddFeedback(ctx context.Context, serviceID string, items []store.Feedback) ([]bool, error)
 	SnoozedUntil(ctx context.Context, patientID string) (time.Time, error)
-	Secret() []byte
 }
 
 // Advisor answers Balint's CDS services.

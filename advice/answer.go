@@ -77,7 +77,7 @@ func (a *Advisor) orders(ctx context.Context, call *Call, queries map[string]str
 func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision) (cards.Context, error) {
 	c := cards.Context{
 		ServiceID: call.ServiceID, PatientID: call.Context.PatientID, UserRef: call.Context.UserID,
-		Now: a.Now(), Secret: a.Store.Secret(), SourceURL: a.BaseURL + "/rule",
+		Now: a.Now(), SourceURL: a.BaseURL + "/rule",
 	}
 	if a.Pages != nil {
 		u, err := a.Pages.Link(ctx, evidence.FromDecision(d, a.policy()))

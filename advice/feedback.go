@@ -15,16 +15,17 @@ import (
 )
 
 // Feedback stores what clinicians did with cards and creates the snoozes
-// an override asks for. A repeated (card, outcome) changes nothing. A card
-// this service did not issue is errs.NotFound.
+// an override asks for. The batch is all or nothing; every item is kept (an
+// exact repeat, once). A card this service did not issue is errs.NotFound.
 func (a *Advisor) Feedback(ctx context.Context, serviceID string, fbs []cdshooks.Feedback) error {
 	if find(serviceID) == nil {
 		return errs.New(errs.NotFound, "no CDS service with this id")
 	}
 	now := a.Now()
-	for i, f := range fbs {
+	recs := make([]store.Feedback, 0, len(fbs))
+	for _, f := range fbs {
 		at, _ := time.Parse(time.RFC3339, f.OutcomeTimestamp)
-		rec := store.Feedback{CardUUID: f.Card, ServiceID: serviceID, Outcome: f.Outcome, OutcomeAt: at, ReceivedAt: now}
+		rec := store.Feedback{CardUUID: f.Card, Outcome: f.Outcome, OutcomeAt: at, ReceivedAt: now}
 		for _, s := range f.AcceptedSuggestions {
 			rec.Suggestions = append(rec.Suggestions, s.ID)
 		}
@@ -48,22 +49,26 @@ func (a *Advisor) Feedback(ctx context.Context, serviceID string, fbs []cdshooks
 			}
 			rec.SnoozeUntil = now.Add(rules.Months(months))
 		}
-		inserted, err := a.Store.AddFeedback(ctx, rec)
-		if errors.Is(err, store.ErrNotFound) {
-			return errs.New(errs.NotFound, "feedback[%d].card: no card with this uuid was issued by this service", i)
-		}
-		if err != nil {
-			return err
-		}
-		if inserted {
-			a.Metrics.Feedback.WithLabelValues(serviceID, f.Outcome).Inc()
+		recs = append(recs, rec)
+	}
+	inserted, err := a.Store.AddFeedback(ctx, serviceID, recs)
+	var unknown *store.UnknownCardError
+	if errors.As(err, &unknown) {
+		return errs.New(errs.NotFound, "feedback[%d].card: no card with this uuid was issued by this service; nothing was stored", unknown.Index)
+	}
+	if err != nil {
+		return err
+	}
+	for i, rec := range recs {
+		if inserted[i] {
+			a.Metrics.Feedback.WithLabelValues(serviceID, rec.Outcome).Inc()
 			if !rec.SnoozeUntil.IsZero() {
 				a.Metrics.Snoozes.WithLabelValues(rec.ReasonCode).Inc()
 			}
 		}
 		a.log().LogAttrs(ctx, slog.LevelInfo, "feedback", slog.String("service", serviceID),
-			slog.String("outcome", f.Outcome), slog.String("reason", rec.ReasonCode),
-			slog.Bool("snoozed", !rec.SnoozeUntil.IsZero()), slog.Bool("duplicate", !inserted))
+			slog.String("outcome", rec.Outcome), slog.String("reason", rec.ReasonCode),
+			slog.Bool("snoozed", !rec.SnoozeUntil.IsZero()), slog.Bool("duplicate", !inserted[i]))
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func TestNoBannedWordOnAnyCard(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := rules.Evaluate(p, rules.Input{History: h, Now: now})
-		ctx := Context{ServiceID: "svc", PatientID: rec.PatientID, UserRef: "Practitioner/1", Now: now, Secret: []byte("s"),
+		ctx := Context{ServiceID: "svc", PatientID: rec.PatientID, UserRef: "Practitioner/1", Now: now,
 			Evidence: &cdshooks.Link{Label: "Timeline", URL: "https://balint.example/evidence/x", Type: cdshooks.LinkAbsolute}}
 		c, err := Review(&d, p, ctx)
 		if err != nil {

@@ -1,13 +1,12 @@
 package cards
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
 	"github.com/balint-health/balint/cdshooks"
@@ -48,38 +47,27 @@ type Context struct {
 	// UserRef is the hook's context.userId ("Practitioner/123").
 	UserRef string
 	Now     time.Time
-	// Secret keys the card uuid.
-	Secret []byte
 	// SourceURL documents the rule (the site's policy page).
 	SourceURL string
 	// Evidence is the link to the evidence page; nil for none.
 	Evidence *cdshooks.Link
 }
 
-// UUID is the card's stable id for a service, patient and day: the same
-// card on a re-render keeps its id (so feedback ties back to it); a new day
-// gives a new card. Keyed by the instance secret so the id reveals nothing.
-func UUID(secret []byte, serviceID, patientID string, day time.Time) string {
-	m := hmac.New(sha256.New, secret)
-	fmt.Fprintf(m, "card\x00%s\x00%s\x00%s", serviceID, patientID, day.UTC().Format("2006-01-02"))
-	return uuidFrom(m.Sum(nil))
-}
+// NewUUID is a new card's id. Random: each card issued is its own, so
+// feedback names exactly the card a clinician saw, and the id says nothing
+// of the patient.
+func NewUUID() string { return uuid.NewString() }
 
-func uuidFrom(b []byte) string {
-	b[6] = b[6]&0x0f | 0x50 // version 5-like: name-based
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
+// subUUID is a suggestion's id, derived from its card's so that it is the
+// same on the card and in the feedback that accepts it.
 func subUUID(card, name string) string {
-	m := sha256.Sum256([]byte(card + "\x00" + name))
-	return uuidFrom(m[:])
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:uuid:"+card+"#"+name)).String()
 }
 
 // Review builds the psychosocial-review card for a decision that fired.
 func Review(d *rules.Decision, p *rules.Policy, c Context) (cdshooks.Card, error) {
 	card := cdshooks.Card{
-		UUID:              UUID(c.Secret, c.ServiceID, c.PatientID, c.Now),
+		UUID:              NewUUID(),
 		Summary:           Summary,
 		Detail:            ReviewDetail(d, p),
 		Indicator:         cdshooks.IndicatorInfo,

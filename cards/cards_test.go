@@ -32,20 +32,21 @@ func TestOrderSummaryFitsWithAnyTestName(t *testing.T) {
 	}
 }
 
-func TestUUIDStablePerDay(t *testing.T) {
-	secret := []byte("s")
-	day := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
-	a := UUID(secret, "svc", "p1", day)
-	if a != UUID(secret, "svc", "p1", day.Add(10*time.Hour)) {
-		t.Fatal("same day, different uuid")
-	}
-	for _, b := range []string{UUID(secret, "svc", "p1", day.AddDate(0, 0, 1)), UUID(secret, "svc", "p2", day), UUID([]byte("t"), "svc", "p1", day)} {
-		if a == b {
-			t.Fatal("uuid does not depend on day, patient and secret")
+// CDS Hooks 2.0, "Card Attributes": uuid identifies the card for
+// feedback. Each card issued has its own; a suggestion's id follows its
+// card's, so the same suggestion on another card is another id.
+func TestUUIDPerCard(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		u := NewUUID()
+		if seen[u] || len(u) != 36 || u[14] != '4' {
+			t.Fatalf("uuid %s: repeated or not random (version 4)", u)
 		}
+		seen[u] = true
 	}
-	if len(a) != 36 || a[14] != '5' {
-		t.Fatalf("not a name-based UUID: %s", a)
+	a, b := NewUUID(), NewUUID()
+	if subUUID(a, "review") != subUUID(a, "review") || subUUID(a, "review") == subUUID(b, "review") || subUUID(a, "review") == subUUID(a, "questionnaires") {
+		t.Fatal("suggestion ids are not per card and per suggestion")
 	}
 }
 

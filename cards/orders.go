@@ -13,9 +13,8 @@ import (
 // only normal results. With review set (the patient also meets the rule),
 // it carries the psychosocial-review suggestions. It never blocks the order.
 func Order(pr rules.Prior, review bool, p *rules.Policy, c Context) (cdshooks.Card, error) {
-	c.ServiceID += "/" + pr.Order.Ref
 	card := cdshooks.Card{
-		UUID:            UUID(c.Secret, c.ServiceID, c.PatientID, c.Now),
+		UUID:            NewUUID(),
 		Summary:         orderSummary(pr),
 		Indicator:       cdshooks.IndicatorInfo,
 		Source:          source(c),

@@ -208,7 +208,6 @@ func (s *DB) RecordCard(ctx context.Context, c Card) error {
 // Feedback is one clinician's outcome on a card.
 type Feedback struct {
 	CardUUID    string
-	ServiceID   string
 	Outcome     string
 	ReasonCode  string
 	Suggestions []string
@@ -219,32 +218,52 @@ type Feedback struct {
 	SnoozeUntil time.Time
 }
 
-// AddFeedback stores feedback for a card issued earlier. Idempotent on
-// (card, outcome): a repeat changes nothing and reports inserted=false.
-// An unknown card is ErrNotFound.
-func (s *DB) AddFeedback(ctx context.Context, f Feedback) (inserted bool, err error) {
-	var key string
-	err = s.db.QueryRowContext(ctx, "SELECT patient_key FROM cards WHERE card_uuid = $1", f.CardUUID).Scan(&key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, ErrNotFound
-	}
+// UnknownCardError names the first item of a feedback batch whose card
+// this service did not issue. It is ErrNotFound.
+type UnknownCardError struct{ Index int }
+
+func (e *UnknownCardError) Error() string { return fmt.Sprintf("feedback[%d]: no such card", e.Index) }
+func (e *UnknownCardError) Unwrap() error { return ErrNotFound }
+
+// AddFeedback stores a batch of feedback on cards issued earlier, all or
+// nothing: a card this service did not issue (another service's, or none)
+// is an *UnknownCardError and nothing is stored. Every item is kept; an
+// item repeated exactly (a retried batch) is kept once, and inserted
+// reports, per item, whether it was new.
+func (s *DB) AddFeedback(ctx context.Context, serviceID string, items []Feedback) (inserted []bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("store: feedback: %w", err)
+		return nil, fmt.Errorf("store: feedback: %w", err)
 	}
-	var snooze int64
-	if !f.SnoozeUntil.IsZero() {
-		snooze = ms(f.SnoozeUntil)
+	defer tx.Rollback()
+	for i, f := range items {
+		var key, issuedBy string
+		err := tx.QueryRowContext(ctx, "SELECT patient_key, service_id FROM cards WHERE card_uuid = $1", f.CardUUID).Scan(&key, &issuedBy)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && issuedBy != serviceID) {
+			return nil, &UnknownCardError{Index: i}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: feedback: %w", err)
+		}
+		var snooze int64
+		if !f.SnoozeUntil.IsZero() {
+			snooze = ms(f.SnoozeUntil)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO feedback
+			(card_uuid, outcome, service_id, patient_key, reason_code, suggestions, user_comment, outcome_at, received_at, snooze_until)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+			f.CardUUID, f.Outcome, serviceID, key, f.ReasonCode, strings.Join(f.Suggestions, ","), f.UserComment,
+			ms(f.OutcomeAt), ms(f.ReceivedAt), snooze)
+		if err != nil {
+			return nil, fmt.Errorf("store: feedback: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		inserted = append(inserted, n > 0)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO feedback
-		(card_uuid, outcome, service_id, patient_key, reason_code, suggestions, user_comment, outcome_at, received_at, snooze_until)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (card_uuid, outcome) DO NOTHING`,
-		f.CardUUID, f.Outcome, f.ServiceID, key, f.ReasonCode, strings.Join(f.Suggestions, ","), f.UserComment,
-		ms(f.OutcomeAt), ms(f.ReceivedAt), snooze)
-	if err != nil {
-		return false, fmt.Errorf("store: feedback: %w", err)
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: feedback: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	return inserted, nil
 }
 
 // SnoozedUntil is the latest snooze for a patient (zero when none).

@@ -35,16 +35,33 @@ func TestStore(t *testing.T) {
 			if err := s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}); err != nil {
 				t.Fatalf("recording a card twice: %v", err)
 			}
-			if _, err := s.AddFeedback(ctx, Feedback{CardUUID: "nope", Outcome: "accepted"}); !errors.Is(err, ErrNotFound) {
+			if _, err := s.AddFeedback(ctx, "svc", []Feedback{{CardUUID: "nope", Outcome: "accepted"}}); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("unknown card: %v", err)
 			}
 			until := now.AddDate(0, 6, 0)
-			fb := Feedback{CardUUID: "c1", ServiceID: "svc", Outcome: "overridden", ReasonCode: "already-addressed", OutcomeAt: now, ReceivedAt: now, SnoozeUntil: until}
-			if ins, err := s.AddFeedback(ctx, fb); err != nil || !ins {
+			fb := Feedback{CardUUID: "c1", Outcome: "overridden", ReasonCode: "already-addressed", OutcomeAt: now, ReceivedAt: now, SnoozeUntil: until}
+			if _, err := s.AddFeedback(ctx, "other-service", []Feedback{fb}); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("feedback on a card another service issued: %v", err)
+			}
+			// All or nothing: a good item beside an unknown card is not kept.
+			var ue *UnknownCardError
+			if _, err := s.AddFeedback(ctx, "svc", []Feedback{fb, {CardUUID: "nope", Outcome: "accepted"}}); !errors.As(err, &ue) || ue.Index != 1 {
+				t.Fatalf("batch with an unknown card: %v", err)
+			}
+			if got, _ := s.SnoozedUntil(ctx, "p1"); !got.IsZero() {
+				t.Fatal("a failed batch stored its good item")
+			}
+			if ins, err := s.AddFeedback(ctx, "svc", []Feedback{fb}); err != nil || !ins[0] {
 				t.Fatalf("first feedback: %v %v", ins, err)
 			}
-			if ins, err := s.AddFeedback(ctx, fb); err != nil || ins {
+			if ins, err := s.AddFeedback(ctx, "svc", []Feedback{fb}); err != nil || ins[0] {
 				t.Fatalf("repeated feedback inserted=%v %v", ins, err)
+			}
+			// Every item is kept: two accepted suggestions, one after the other.
+			a1 := Feedback{CardUUID: "c1", Outcome: "accepted", Suggestions: []string{"s1"}, OutcomeAt: now, ReceivedAt: now}
+			a2 := Feedback{CardUUID: "c1", Outcome: "accepted", Suggestions: []string{"s2"}, OutcomeAt: now.Add(time.Minute), ReceivedAt: now}
+			if ins, err := s.AddFeedback(ctx, "svc", []Feedback{a1, a2}); err != nil || !ins[0] || !ins[1] {
+				t.Fatalf("two accepted suggestions: %v %v", ins, err)
 			}
 			if got, err := s.SnoozedUntil(ctx, "p1"); err != nil || !got.Equal(until) {
 				t.Fatalf("snoozed until %v %v", got, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,39 @@ func TestFeedbackOutcomes(t *testing.T) {
 	}
 	if c := in.reviewCards(t, "demo-diabetes"); len(c) != 0 {
 		t.Fatal("override by display text did not snooze")
+	}
+}
+
+// CDS Hooks 2.0, "Feedback": every item is kept (a second accepted
+// suggestion, an override after it), a batch is all or nothing, and
+// feedback goes to the service whose card it is.
+func TestFeedbackItemsAndBatches(t *testing.T) {
+	in := start(t, nil)
+	c := in.reviewCards(t, "demo-pattern")[0]
+	at := in.Clock.Now().Format(time.RFC3339)
+	accepted := func(suggestion string) string {
+		return `{"card":"` + c.UUID + `","outcome":"accepted","acceptedSuggestions":[{"id":"` + suggestion + `"}],"outcomeTimestamp":"` + at + `"}`
+	}
+	unknown := `{"card":"0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f","outcome":"accepted","outcomeTimestamp":"` + at + `"}`
+	// One good item and one for a card never issued: nothing is kept.
+	if r := in.sendFeedback(t, `{"feedback":[`+accepted(c.Suggestions[0].UUID)+`,`+unknown+`]}`); r.Status != http.StatusNotFound || !strings.Contains(string(r.Body), "feedback[1]") {
+		t.Fatalf("batch with an unknown card: %d %s", r.Status, r.Body)
+	}
+	if got := counter(t, in, "balint_feedback_total", `outcome="accepted",service="balint-review"`); got != 0 {
+		t.Fatalf("a refused batch stored %v items", got)
+	}
+	for _, s := range c.Suggestions {
+		if r := in.sendFeedback(t, `{"feedback":[`+accepted(s.UUID)+`]}`); r.Status != 200 {
+			t.Fatalf("accepted %s: %d %s", s.Label, r.Status, r.Body)
+		}
+	}
+	if got := counter(t, in, "balint_feedback_total", `outcome="accepted",service="balint-review"`); got != 2 {
+		t.Fatalf("two accepted suggestions kept as %v items", got)
+	}
+	// The card belongs to balint-review: its feedback sent to another
+	// service is a card that service never issued.
+	r := do(t, http.MethodPost, in.URL+"/cds-services/"+advice.OrderSelectID+"/feedback", `{"feedback":[`+accepted(c.Suggestions[0].UUID)+`]}`)
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("feedback to another service: %d", r.Status)
 	}
 }
