@@ -225,42 +225,43 @@ func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want str
 		}
 		return h.addResource(key, i, raw, want), nil
 	}
-	var fatal error
-	var start, end int64
+	// One variable the closure shares, not three: each shared variable is
+	// an allocation per resource.
+	var failed struct {
+		fatal      error
+		start, end int64
+	}
 	d := k.part.decode(h, func(v any) error {
 		depth, off := dec.StackDepth(), dec.InputOffset()
 		err := json.UnmarshalDecode(dec, v, decodeOptions)
 		if err != nil {
-			fatal = resync(dec, depth, off)
-			start, end = off, dec.InputOffset()
+			failed.fatal = resync(dec, depth, off)
+			failed.start, failed.end = off, dec.InputOffset()
 		}
 		return err
 	})
-	if fatal != nil {
+	if failed.fatal != nil {
 		d.undo()
-		return false, fatal
+		return false, failed.fatal
 	}
 	if d.err == nil && d.typ != typ {
 		d.err = errors.New("resourceType given twice")
 	}
-	h.keepOrMend(key, i, typ, d, func() []byte {
-		if start < 0 || end > int64(len(data)) || start >= end {
-			return nil
-		}
-		return bytes.Trim(data[start:end], " \t\r\n:,")
-	})
+	var raw []byte
+	if start, end := failed.start, failed.end; d.err != nil && start >= 0 && end <= int64(len(data)) && start < end {
+		raw = bytes.Trim(data[start:end], " \t\r\n:,")
+	}
+	h.keepOrMend(key, i, typ, d, raw)
 	return true, nil
 }
 
 // keepOrMend keeps a decoded resource, or, when it failed on one element,
-// mends it (repair.go). raw gives the resource's JSON, read only then.
-func (h *History) keepOrMend(key string, i int, typ string, d decoded, raw func() []byte) {
-	if d.err != nil && pointerIn(d.err) != "" {
-		if b := raw(); b != nil {
-			d.undo()
-			h.mend(key, i, typ, b, d.err)
-			return
-		}
+// mends it from its JSON raw (repair.go).
+func (h *History) keepOrMend(key string, i int, typ string, d decoded, raw []byte) {
+	if d.err != nil && raw != nil && pointerIn(d.err) != "" {
+		d.undo()
+		h.mend(key, i, typ, raw, d.err)
+		return
 	}
 	h.keep(key, i, typ, d)
 }
@@ -442,7 +443,7 @@ func (h *History) addResource(key string, i int, raw []byte, want string) bool {
 				continue
 			}
 		}
-		h.keepOrMend(key, i, typ, d, func() []byte { return raw })
+		h.keepOrMend(key, i, typ, d, raw)
 		return true
 	}
 	return true

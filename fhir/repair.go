@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"errors"
 	"regexp"
@@ -63,9 +64,14 @@ var mendedCodes = map[string]map[string]string{
 	"/gender": {"M": "male", "F": "female", "U": "unknown", "O": "other", "UN": "unknown"},
 }
 
-// maxMends bounds the elements mended in one resource: past it, the
-// resource is not what it claims to be.
-const maxMends = 16
+// maxMends bounds the elements mended in one resource, and perElement
+// those within one top-level element before the whole element is dropped:
+// a telecom list of a hundred bad ranks costs four attempts, not a
+// hundred.
+const (
+	maxMends   = 64
+	perElement = 4
+)
 
 var arrayIndex = regexp.MustCompile(`/\d+`)
 
@@ -76,6 +82,7 @@ var arrayIndex = regexp.MustCompile(`/\d+`)
 func (h *History) mend(key string, i int, typ string, raw []byte, err error) {
 	k := kindOf[typ]
 	var done []Repaired
+	tries := map[string]int{}
 	for range maxMends {
 		ptr := pointerIn(err)
 		if ptr == "" {
@@ -87,8 +94,15 @@ func (h *History) mend(key string, i int, typ string, raw []byte, err error) {
 			h.skip(key, i, typ, idOf(raw), safeReason(typ, err))
 			return
 		}
+		if tries[top]++; tries[top] > perElement {
+			ptr = "/" + top
+		}
+		// Numbers stay as written (a decimal's precision matters to a
+		// range check), not float64.
 		var doc any
-		if stdjson.Unmarshal(raw, &doc) != nil {
+		dec := stdjson.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&doc) != nil {
 			h.skip(key, i, typ, idOf(raw), safeReason(typ, err))
 			return
 		}

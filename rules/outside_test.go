@@ -55,12 +55,27 @@ func TestOutsideRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sent, err := sentByType(shifted)
+			if err != nil {
+				t.Fatal(err)
+			}
 			h := fhir.NewHistory()
 			if _, err := h.AddJSON("all", fhir.FromPrefetch, shifted); err != nil {
 				t.Fatalf("not read: %v", err)
 			}
 			d := Evaluate(p, Input{History: h, Now: outsideNow})
-			got := outcomeOf(d, h, shift)
+			got := outcomeOf(d, h, shift, sent)
+			// Every entry is decoded, skipped with a reason, or dropped as
+			// entered in error.
+			accounted, total := h.EnteredInError, 0
+			for typ, c := range sent {
+				k := countsOf(h, typ)
+				accounted += k.Used + k.Skipped
+				total += c
+			}
+			if accounted < total {
+				t.Errorf("%d entries sent, %d accounted for: some neither decoded nor skipped with a reason", total, accounted)
+			}
 			golden := filepath.Join("testdata", "outside", set, name+".json")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
@@ -85,20 +100,85 @@ func TestOutsideRecords(t *testing.T) {
 // outcome is what a golden file keeps of a decision: no patient data, only
 // codes, counts and references.
 type outcome struct {
-	ShiftDays  int            `json:"shiftDays"`
-	Resources  int            `json:"resources"`
-	Unread     int            `json:"unread"`
-	Fire       bool           `json:"fire"`
-	Checked    bool           `json:"checked"`
-	Exclusions map[string]int `json:"exclusions"`
-	Unmet      []string       `json:"unmet"`
-	Features   Features       `json:"features"`
-	Counted    []string       `json:"counted"`
+	ShiftDays int `json:"shiftDays"`
+	// Decode is, per resource type in the record, how many entries were
+	// sent, used, kept after a repair, and skipped with a reason.
+	Decode         map[string]decodeCounts `json:"decode"`
+	EnteredInError int                     `json:"enteredInError,omitempty"`
+	Resources      int                     `json:"resources"`
+	Unread         int                     `json:"unread"`
+	Fire           bool                    `json:"fire"`
+	Checked        bool                    `json:"checked"`
+	Exclusions     map[string]int          `json:"exclusions"`
+	Unmet          []string                `json:"unmet"`
+	Features       Features                `json:"features"`
+	Counted        []string                `json:"counted"`
 }
 
-func outcomeOf(d Decision, h *fhir.History, shift int) []byte {
+type decodeCounts struct {
+	Sent     int `json:"sent"`
+	Used     int `json:"used"`
+	Repaired int `json:"repaired,omitempty"`
+	Skipped  int `json:"skipped,omitempty"`
+}
+
+// countsOf are what became of a type's entries. Entries of a type Balint
+// does not read are all skipped, with that reason.
+func countsOf(h *fhir.History, typ string) decodeCounts {
+	var c decodeCounts
+	for _, k := range fhir.Kinds {
+		if k.ResourceType == typ {
+			c.Used = k.Count(h)
+		}
+	}
+	repaired := map[string]bool{}
+	for _, r := range h.Repaired {
+		if r.ResourceType == typ {
+			repaired[r.ID] = true
+		}
+	}
+	c.Repaired = len(repaired)
+	for _, s := range h.Skipped {
+		if s.ResourceType == typ {
+			c.Skipped++
+		}
+	}
+	return c
+}
+
+// sentByType counts the resources a record holds, by type.
+func sentByType(data []byte) (map[string]int, error) {
+	var doc struct {
+		ResourceType string `json:"resourceType"`
+		Entry        []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	if doc.ResourceType != "Bundle" {
+		out[doc.ResourceType]++
+		return out, nil
+	}
+	for _, e := range doc.Entry {
+		out[e.Resource.ResourceType]++
+	}
+	return out, nil
+}
+
+func outcomeOf(d Decision, h *fhir.History, shift int, sent map[string]int) []byte {
 	o := outcome{ShiftDays: shift, Resources: h.Len(), Unread: len(d.Unread), Fire: d.Fire, Checked: d.Checked(),
-		Exclusions: map[string]int{}, Unmet: d.Unmet(), Features: d.Features, Counted: []string{}}
+		Exclusions: map[string]int{}, Unmet: d.Unmet(), Features: d.Features, Counted: []string{}, Decode: map[string]decodeCounts{},
+		EnteredInError: h.EnteredInError}
+	for typ, n := range sent {
+		c := countsOf(h, typ)
+		c.Sent = n
+		o.Decode[typ] = c
+	}
 	for _, code := range d.Exclusions() {
 		r, _ := d.Reason(code)
 		o.Exclusions[code] = len(r.Refs)
