@@ -101,7 +101,11 @@ func ReviewDetail(d *rules.Decision, p *rules.Policy) string {
 	fmt.Fprintf(&b, "**Normal investigations that counted** (last %d months, the same test within %d days counted once):\n\n",
 		p.Windows.InvestigationsMonths, p.Windows.SameTestDays)
 	for _, inv := range d.Counted {
-		fmt.Fprintf(&b, "- %s: %s, %s, normal\n", inv.Date.Format("2 Jan 2006"), testName(inv.Display, inv.Codes, "test"), RecordText(inv.System, "other"))
+		verdict := "normal"
+		if inv.SiteTable {
+			verdict = "normal against the site's reference table"
+		}
+		fmt.Fprintf(&b, "- %s: %s, %s, %s\n", inv.Date.Format("2 Jan 2006"), testName(inv.Display, inv.Codes, "test"), RecordText(inv.System, "other"), verdict)
 	}
 	if len(d.Specialties) > 0 {
 		fmt.Fprintf(&b, "\n**Specialties involved** (last %d months):\n\n", p.Windows.SpecialtiesMonths)

@@ -92,3 +92,16 @@ func TestCardSaysOnlyWhatWasChecked(t *testing.T) {
 		}
 	}
 }
+
+// A result judged against the site's table is said to be, on the card.
+func TestCardNamesTheSiteReferenceTable(t *testing.T) {
+	d := rules.Decision{Counted: []rules.Investigation{
+		{Display: "Sodium", Date: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), System: "Kidney and electrolytes", Verdict: rules.Normal, SiteTable: true},
+		{Display: "TSH", Date: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), System: "Thyroid", Verdict: rules.Normal},
+	}}
+	detail := ReviewDetail(&d, rules.DefaultPolicy())
+	if !strings.Contains(detail, "Sodium, Kidney and electrolytes, normal against the site's reference table") ||
+		!strings.Contains(detail, "TSH, Thyroid, normal\n") {
+		t.Fatalf("%s", detail)
+	}
+}

@@ -52,6 +52,8 @@ func FromDecision(d *rules.Decision, p *rules.Policy) Snapshot {
 			pt.Note = "not final"
 		case inv.Verdict == rules.Normal && !pt.Counted:
 			pt.Note = "same test within the repeat window: counted once"
+		case inv.SiteTable:
+			pt.Note = "normal against the site's reference table"
 		}
 		s.Investigations = append(s.Investigations, pt)
 	}

@@ -38,8 +38,11 @@ type Investigation struct {
 	Evidence []string `json:"evidence"`
 	// Pending: preliminary, partial or registered; never normal.
 	Pending bool `json:"pending,omitempty"`
-	// Monitoring: ordered for an active condition; never counted.
+	// Monitoring: ordered for a chronic condition; never counted.
 	Monitoring bool `json:"monitoring,omitempty"`
+	// SiteTable: a result was judged against the site's reference-interval
+	// table, having no range of its own.
+	SiteTable bool `json:"siteTable,omitempty"`
 }
 
 // keys identify "the same test": any code value it shares with another
@@ -98,6 +101,9 @@ type reader struct {
 	loc *time.Location
 	now time.Time
 	pt  *r4.Patient
+	// siteTable is set when a verdict used the site's reference table, for
+	// the investigation being read.
+	siteTable bool
 }
 
 func (r *reader) investigations(h *fhir.History) []Investigation {
@@ -234,6 +240,7 @@ func (r *reader) report(dr *r4.DiagnosticReport) Investigation {
 		v, ev := r.analyteVerdict(analytes)
 		inv.Evidence = append(inv.Evidence, ev...)
 		inv.Verdict = worst(inv.Verdict, v)
+		inv.SiteTable = r.siteTable
 		if len(dr.ConclusionCode) > 0 {
 			// A conclusion can only say more than the results: an
 			// abnormal one makes the report abnormal, a normal one never
@@ -301,6 +308,7 @@ func (r *reader) group(g string, obs []*r4.Observation) Investigation {
 	}
 	inv.System = r.p.systemOf(inv.Codes, analytes, first.Category)
 	inv.Verdict, inv.Evidence = r.analyteVerdict(analytes)
+	inv.SiteTable = r.siteTable
 	if len(missing) > 0 {
 		inv.Verdict = worst(inv.Verdict, Unknown)
 		inv.Evidence = append(missing, inv.Evidence...)
@@ -316,6 +324,7 @@ func (r *reader) group(g string, obs []*r4.Observation) Investigation {
 // analyteVerdict: critical beats abnormal beats unknown beats normal; no
 // analytes at all is unknown.
 func (r *reader) analyteVerdict(obs []*r4.Observation) (Verdict, []string) {
+	r.siteTable = false
 	if len(obs) == 0 {
 		return Unknown, []string{"no results"}
 	}

@@ -3,8 +3,10 @@ package rules
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
 	"maps"
+	"math/big"
 	"reflect"
 	"slices"
 	"strings"
@@ -22,16 +24,20 @@ func DefaultPolicyYAML() []byte { return bytes.Clone(defaultPolicy) }
 
 // Policy is every threshold, window and code set of the rule.
 type Policy struct {
-	Windows       Windows             `yaml:"windows"`
-	Thresholds    Thresholds          `yaml:"thresholds"`
-	Snooze        Snooze              `yaml:"snooze"`
-	Codes         Codes               `yaml:"codes"`
-	Specialties   map[string][]string `yaml:"specialties"`
-	Keywords      Keywords            `yaml:"keywords"`
-	Unreadable    Unreadable          `yaml:"unreadable"`
-	BodySystems   map[string]string   `yaml:"body_systems"`
-	Categories    map[string]string   `yaml:"categories"`
-	ExtraCriteria []string            `yaml:"extra_criteria"`
+	Windows     Windows             `yaml:"windows"`
+	Thresholds  Thresholds          `yaml:"thresholds"`
+	Snooze      Snooze              `yaml:"snooze"`
+	Codes       Codes               `yaml:"codes"`
+	Specialties map[string][]string `yaml:"specialties"`
+	// ReferenceIntervals are the site's laboratory reference intervals,
+	// used only for a result with neither an interpretation nor a usable
+	// range of its own.
+	ReferenceIntervals []ReferenceInterval `yaml:"reference_intervals"`
+	Keywords           Keywords            `yaml:"keywords"`
+	Unreadable         Unreadable          `yaml:"unreadable"`
+	BodySystems        map[string]string   `yaml:"body_systems"`
+	Categories         map[string]string   `yaml:"categories"`
+	ExtraCriteria      []string            `yaml:"extra_criteria"`
 
 	extra []*criterion
 	sets  sets
@@ -39,6 +45,54 @@ type Policy struct {
 	specialty map[string]string
 	// expansions the code sets were compiled with.
 	expansions Expansions
+	// intervals are ReferenceIntervals by LOINC code.
+	intervals map[string][]ReferenceInterval
+}
+
+// ReferenceInterval is one row of the site's reference-interval table:
+// for a LOINC code in a unit, low and/or high, for one sex and an age band
+// when given, and where the numbers come from.
+type ReferenceInterval struct {
+	LOINC  string `yaml:"loinc"`
+	Unit   string `yaml:"unit"`
+	Low    string `yaml:"low"`
+	High   string `yaml:"high"`
+	Sex    string `yaml:"sex"`     // male | female | "" (both)
+	MinAge *int   `yaml:"min_age"` // years, inclusive
+	MaxAge *int   `yaml:"max_age"` // years, inclusive
+	Source string `yaml:"source"`
+}
+
+func (iv ReferenceInterval) validate() error {
+	switch {
+	case iv.LOINC == "":
+		return errors.New("loinc: required")
+	case iv.Unit == "":
+		return errors.New("unit: required (UCUM)")
+	case iv.Source == "":
+		return errors.New("source: required: where the numbers come from")
+	case iv.Low == "" && iv.High == "":
+		return errors.New("low or high: required")
+	case iv.Sex != "" && iv.Sex != "male" && iv.Sex != "female":
+		return fmt.Errorf("sex: %q is neither male nor female", iv.Sex)
+	case iv.MinAge != nil && iv.MaxAge != nil && *iv.MinAge > *iv.MaxAge:
+		return errors.New("min_age is above max_age")
+	}
+	var bounds []*big.Rat
+	for _, b := range []string{iv.Low, iv.High} {
+		if b == "" {
+			continue
+		}
+		r, ok := new(big.Rat).SetString(b)
+		if !ok {
+			return fmt.Errorf("%q is not a number", b)
+		}
+		bounds = append(bounds, r)
+	}
+	if len(bounds) == 2 && bounds[0].Cmp(bounds[1]) > 0 {
+		return errors.New("low is above high")
+	}
+	return nil
 }
 
 // Keywords name, in a display or text, what an exclusion's codes name.
@@ -241,6 +295,10 @@ func (p *Policy) compile(exp Expansions) error {
 		}
 	}
 	p.expansions = exp
+	p.intervals = map[string][]ReferenceInterval{}
+	for _, iv := range p.ReferenceIntervals {
+		p.intervals[iv.LOINC] = append(p.intervals[iv.LOINC], iv)
+	}
 	return nil
 }
 
@@ -271,6 +329,11 @@ func (p *Policy) validate() error {
 					return fmt.Errorf("%s: must list at least one code", field)
 				}
 			}
+		}
+	}
+	for i, iv := range p.ReferenceIntervals {
+		if err := iv.validate(); err != nil {
+			return fmt.Errorf("reference_intervals[%d]: %w", i, err)
 		}
 	}
 	if a := p.Unreadable.Action; a != UnreadableExclude && a != UnreadableNote {

@@ -407,24 +407,35 @@ func TestValuesAgainstRanges(t *testing.T) {
 		value     *r4.Quantity
 		low, high *r4.Quantity
 		want      Verdict
+		text      string // a range given only as text
 	}{
-		{"inside", quantity("13.1", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Normal},
-		{"on the low edge", quantity("12", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Normal},
-		{"on the high edge", quantity("16.0", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Normal},
-		{"below", quantity("11.9", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Abnormal},
-		{"above", quantity("16.01", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Abnormal},
-		{"high bound only, inside", quantity("3", "mg/L"), nil, quantity("10", "mg/L"), Normal},
-		{"unit mismatch", quantity("130", "g/L"), quantity("12", "g/dL"), quantity("16", "g/dL"), Unknown},
-		{"unit missing on the value", &r4.Quantity{Value: quantity("13", "").Value}, quantity("12", "g/dL"), quantity("16", "g/dL"), Unknown},
-		{"no range", quantity("13", "g/dL"), nil, nil, Unknown},
-		{"no value", nil, quantity("12", "g/dL"), quantity("16", "g/dL"), Unknown},
+		{"inside", quantity("13.1", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Normal, ""},
+		{"on the low edge", quantity("12", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Normal, ""},
+		{"on the high edge", quantity("16.0", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Normal, ""},
+		{"below", quantity("11.9", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Abnormal, ""},
+		{"above", quantity("16.01", "g/dL"), quantity("12", "g/dL"), quantity("16", "g/dL"), Abnormal, ""},
+		{"high bound only, inside", quantity("3", "mg/L"), nil, quantity("10", "mg/L"), Normal, ""},
+		{"units a decimal prefix apart convert", quantity("130", "g/L"), quantity("12", "g/dL"), quantity("16", "g/dL"), Normal, ""},
+		{"converted, below", quantity("110", "g/L"), quantity("12", "g/dL"), quantity("16", "g/dL"), Abnormal, ""},
+		{"units a molar mass apart never convert", quantity("8", "mmol/L"), quantity("12", "g/dL"), quantity("16", "g/dL"), Unknown, ""},
+		{"range as text, inside", quantity("4.1", "mmol/L"), nil, nil, Normal, "3.5-5.0"},
+		{"range as text with its unit, above", quantity("5.4", "mmol/L"), nil, nil, Abnormal, "3.5 - 5.0 mmol/L"},
+		{"range as text, upper limit only", quantity("3", "mg/L"), nil, nil, Normal, "<5"},
+		{"range as text in another unit", quantity("4.1", "mmol/L"), nil, nil, Unknown, "63-90 mg/dL"},
+		{"range as text that does not parse", quantity("4.1", "mmol/L"), nil, nil, Unknown, "see report"},
+		{"unit missing on the value", &r4.Quantity{Value: quantity("13", "").Value}, quantity("12", "g/dL"), quantity("16", "g/dL"), Unknown, ""},
+		{"no range", quantity("13", "g/dL"), nil, nil, Unknown, ""},
+		{"no value", nil, quantity("12", "g/dL"), quantity("16", "g/dL"), Unknown, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newHB().patient(40)
 			o := r4.Observation{Id: sp("o"), Status: r4.ObservationStatusFinal, Code: cc(loinc, "718-7"), EffectiveDateTime: b.at(10), ValueQuantity: tt.value}
-			if tt.low != nil || tt.high != nil {
+			if tt.low != nil || tt.high != nil || tt.text != "" {
 				o.ReferenceRange = []r4.ObservationReferenceRange{{Low: tt.low, High: tt.high}}
+				if tt.text != "" {
+					o.ReferenceRange[0].Text = &tt.text
+				}
 			}
 			b.h.Observations = append(b.h.Observations, o)
 			d := b.eval()
@@ -506,6 +517,9 @@ func TestPolicy(t *testing.T) {
 		{"value set with no expansion", strings.Replace(def, `"isa/77386006"`, `"isa/1234567"`, 1), "isa/1234567"},
 		{"backward ICD range", strings.Replace(def, `"isa/363346000", "C00-C97"`, `"isa/363346000", "C97-C00"`, 1), "runs backwards"},
 		{"bad unreadable action", strings.Replace(def, "action: exclude", "action: ignore", 1), "unreadable.action"},
+		{"reference interval without a source", strings.Replace(def, "reference_intervals: []", `reference_intervals: [{loinc: "2951-2", unit: mmol/L, low: "135", high: "145"}]`, 1), "reference_intervals[0]: source"},
+		{"reference interval low above high", strings.Replace(def, "reference_intervals: []", `reference_intervals: [{loinc: "2951-2", unit: mmol/L, low: "145", high: "135", source: lab}]`, 1), "low is above high"},
+		{"reference interval for a third sex", strings.Replace(def, "reference_intervals: []", `reference_intervals: [{loinc: "2951-2", unit: mmol/L, low: "135", sex: other, source: lab}]`, 1), "sex"},
 		{"bad CEL", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normal >="]`, 1), "extra_criteria[0]"},
 		{"CEL not boolean", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normal + 1"]`, 1), "must be a boolean"},
 		{"CEL unknown key", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normals >= 1"]`, 1), "extra_criteria[0]"},
@@ -600,5 +614,50 @@ func TestRationalComparison(t *testing.T) {
 	r, _ := new(big.Rat).SetString("0.3")
 	if q, _ := fhir.Decimal(quantity("0.3", "x")); q.Cmp(r) != 0 {
 		t.Fatal("decimal values compare exactly")
+	}
+}
+
+// The site's reference-interval table judges a value that comes without
+// an interpretation or a range; never one that has its own.
+func TestSiteReferenceTable(t *testing.T) {
+	def := string(DefaultPolicyYAML())
+	p, err := ParsePolicy([]byte(strings.Replace(def, "reference_intervals: []", `reference_intervals:
+  - {loinc: "718-7", unit: g/dL, low: "12.0", high: "15.5", sex: female, source: "Test lab handbook"}
+  - {loinc: "718-7", unit: g/dL, low: "13.5", high: "17.5", sex: male, source: "Test lab handbook"}
+  - {loinc: "2951-2", unit: mmol/L, low: "135", high: "145", min_age: 18, source: "Test lab handbook"}`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		code   string
+		value  *r4.Quantity
+		ranges []r4.ObservationReferenceRange
+		male   bool
+		want   Verdict
+		site   bool
+	}{
+		{"female Hb inside", "718-7", quantity("13.0", "g/dL"), nil, false, Normal, true},
+		{"male Hb below", "718-7", quantity("13.0", "g/dL"), nil, true, Abnormal, true},
+		{"in g/L, converted", "718-7", quantity("130", "g/L"), nil, false, Normal, true},
+		{"in mmol/L, never converted", "718-7", quantity("8.1", "mmol/L"), nil, false, Unknown, false},
+		{"a test not in the table", "1988-5", quantity("3", "mg/L"), nil, false, Unknown, false},
+		{"its own range wins", "2951-2", quantity("146", "mmol/L"), []r4.ObservationReferenceRange{{Low: quantity("135", "mmol/L"), High: quantity("150", "mmol/L")}}, false, Normal, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newHB().patient(40)
+			if tt.male {
+				g := r4.AdministrativeGenderMale
+				b.h.Patient.Gender = &g
+			}
+			b.h.Observations = append(b.h.Observations, r4.Observation{Id: sp("o"), Status: r4.ObservationStatusFinal,
+				Code: cc(loinc, tt.code), EffectiveDateTime: b.at(10), ValueQuantity: tt.value, ReferenceRange: tt.ranges})
+			d := Evaluate(p, Input{History: b.h, Now: b.now})
+			inv := d.Investigations[0]
+			if inv.Verdict != tt.want || inv.SiteTable != tt.site {
+				t.Fatalf("verdict %s site table %v (%v), want %s %v", inv.Verdict, inv.SiteTable, inv.Evidence, tt.want, tt.site)
+			}
+		})
 	}
 }

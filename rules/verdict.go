@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/big"
+	"regexp"
 	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -17,6 +19,7 @@ import (
 // measurement is what is judged of an Observation or of one component.
 type measurement struct {
 	name   string
+	code   *r4.CodeableConcept
 	interp []r4.CodeableConcept
 	q      *r4.Quantity
 	ranges []r4.ObservationReferenceRange
@@ -33,10 +36,10 @@ func (r *reader) observationVerdict(o *r4.Observation) (Verdict, []string) {
 	}
 	var ms []measurement
 	if len(o.Component) == 0 || o.ValueQuantity != nil || len(o.Interpretation) > 0 {
-		ms = append(ms, measurement{name, o.Interpretation, o.ValueQuantity, o.ReferenceRange})
+		ms = append(ms, measurement{name, &o.Code, o.Interpretation, o.ValueQuantity, o.ReferenceRange})
 	}
 	for _, c := range o.Component {
-		ms = append(ms, measurement{name + ", " + fhir.Display(&c.Code), c.Interpretation, c.ValueQuantity, c.ReferenceRange})
+		ms = append(ms, measurement{name + ", " + fhir.Display(&c.Code), &c.Code, c.Interpretation, c.ValueQuantity, c.ReferenceRange})
 	}
 	v := Normal
 	var ev []string
@@ -62,8 +65,12 @@ func (r *reader) measure(m measurement) (Verdict, string) {
 	if !ok {
 		return Unknown, "value is not a number"
 	}
-	ranges := r.applicable(m.ranges)
+	ranges := r.applicable(m.ranges, q)
 	if len(ranges) == 0 {
+		// The site's table, only when the result has no range of its own.
+		if v, why, ok := r.siteInterval(m, val); ok {
+			return v, why
+		}
 		if len(m.ranges) > 0 {
 			return Unknown, "no reference range applies to this patient"
 		}
@@ -117,11 +124,17 @@ func (r *reader) interpretation(ccs []r4.CodeableConcept) (Verdict, string) {
 
 // applicable are the reference ranges that apply: of type normal (or no
 // type), and, where a range is for an age or a sex, this patient's.
-func (r *reader) applicable(ranges []r4.ObservationReferenceRange) []r4.ObservationReferenceRange {
+func (r *reader) applicable(ranges []r4.ObservationReferenceRange, q *r4.Quantity) []r4.ObservationReferenceRange {
 	var out []r4.ObservationReferenceRange
 	for _, rr := range ranges {
 		if rr.Low == nil && rr.High == nil {
-			continue
+			// A range given only as text ("3.5-5.0") is read when it
+			// parses, in the result's unit.
+			low, high, ok := parseRangeText(fhir.String(rr.Text), fhir.UnitOf(q))
+			if !ok {
+				continue
+			}
+			rr.Low, rr.High = quantityIn(low, q), quantityIn(high, q)
 		}
 		if rr.Type != nil && !hasCode(rr.Type, "normal") {
 			continue
@@ -202,12 +215,18 @@ func judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceRange) (Verdi
 		if b == nil {
 			continue
 		}
-		if !fhir.SameUnit(q, b) {
-			return Unknown, fmt.Sprintf("%s: unit differs from the reference range (%s)", shown, fhir.Unit(b))
-		}
 		bv, ok := fhir.Decimal(b)
 		if !ok {
 			return Unknown, "reference range is not numeric"
+		}
+		if !fhir.SameUnit(q, b) {
+			// Units a decimal prefix apart convert (g/L and mg/dL);
+			// others never do.
+			f, ok := fhir.UnitFactor(fhir.UnitOf(b), fhir.UnitOf(q))
+			if !ok {
+				return Unknown, fmt.Sprintf("%s: unit differs from the reference range (%s)", shown, fhir.Unit(b))
+			}
+			bv = new(big.Rat).Mul(bv, f)
 		}
 		if b == rr.Low {
 			low = bv
@@ -297,4 +316,81 @@ func hasCode(cc *r4.CodeableConcept, code string) bool {
 		}
 	}
 	return false
+}
+
+// rangeText reads "3.5-5.0", "3.5 - 5.0 mmol/L", "0.5 to 1.2", "<5",
+// "<= 5.0 mg/L", ">60".
+var rangeText = regexp.MustCompile(`^\s*(?:(<=?|>=?)\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))\s*(\S*)\s*$`)
+
+// parseRangeText reads a reference range given only as text, when it names
+// no unit or the result's own. A bound it does not give is "".
+func parseRangeText(text, unit string) (low, high string, ok bool) {
+	m := rangeText.FindStringSubmatch(text)
+	if m == nil || (m[5] != "" && m[5] != unit) {
+		return "", "", false
+	}
+	switch m[1] {
+	case "":
+		return m[3], m[4], true
+	case "<", "<=":
+		return "", m[2], true
+	default:
+		return m[2], "", true
+	}
+}
+
+// quantityIn is a bound in the result's unit; nil for none.
+func quantityIn(value string, q *r4.Quantity) *r4.Quantity {
+	if value == "" {
+		return nil
+	}
+	n := json.Number(value)
+	return &r4.Quantity{Value: &n, Unit: q.Unit, Code: q.Code, System: q.System}
+}
+
+// siteInterval judges a value against the site's reference-interval table
+// (the policy's reference_intervals) by the test's LOINC code, for this
+// patient's sex and age. Used only when the result has no range of its own;
+// the verdict then says so.
+func (r *reader) siteInterval(m measurement, val *big.Rat) (Verdict, string, bool) {
+	if m.code == nil || len(r.p.intervals) == 0 {
+		return "", "", false
+	}
+	for _, c := range m.code.Coding {
+		for _, iv := range r.p.intervals[fhir.String(c.Code)] {
+			if !r.intervalApplies(iv) {
+				continue
+			}
+			unit := iv.Unit
+			rr := r4.ObservationReferenceRange{Low: bound(iv.Low, unit), High: bound(iv.High, unit)}
+			v, why := judge(m.q, val, rr)
+			if v == Unknown {
+				continue
+			}
+			r.siteTable = true
+			return v, why + " (site reference table: " + iv.Source + ")", true
+		}
+	}
+	return "", "", false
+}
+
+func (r *reader) intervalApplies(iv ReferenceInterval) bool {
+	if iv.Sex != "" && (r.pt == nil || r.pt.Gender == nil || r.pt.Gender.Code() != iv.Sex) {
+		return false
+	}
+	if iv.MinAge != nil || iv.MaxAge != nil {
+		age, ok := r.age()
+		if !ok || (iv.MinAge != nil && age < *iv.MinAge) || (iv.MaxAge != nil && age > *iv.MaxAge) {
+			return false
+		}
+	}
+	return true
+}
+
+func bound(value, unit string) *r4.Quantity {
+	if value == "" {
+		return nil
+	}
+	n := json.Number(value)
+	return &r4.Quantity{Value: &n, Code: &unit, Unit: &unit}
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/balint-health/balint/cdshooks"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -101,6 +103,17 @@ func (r response) json(t testing.TB, v any) {
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("response %d is not JSON: %v: %.300s", r.Status, err, r.Body)
 	}
+}
+
+// cardsOf are the cards of a hook's 200 answer; any other answer fails.
+func cardsOf(t *testing.T, r response) []cdshooks.Card {
+	t.Helper()
+	if r.Status != 200 {
+		t.Fatalf("hook: %d %s", r.Status, r.Body)
+	}
+	var resp cdshooks.Response
+	r.json(t, &resp)
+	return resp.Cards
 }
 
 func do(t testing.TB, method, url, body string, header ...string) response {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/balint-health/balint/advice"
-	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/testing/ehr"
 	"github.com/balint-health/balint/testing/pg"
 )
@@ -107,16 +106,6 @@ func (p *proc) call(t *testing.T, path, body, token string) response {
 		h = []string{"Authorization", "Bearer " + token}
 	}
 	return do(t, http.MethodPost, p.URL+path, body, h...)
-}
-
-func cardsOf(t *testing.T, r response) []cdshooks.Card {
-	t.Helper()
-	if r.Status != 200 {
-		t.Fatalf("hook: %d %s", r.Status, r.Body)
-	}
-	var resp cdshooks.Response
-	r.json(t, &resp)
-	return resp.Cards
 }
 
 func TestSIGKILLKeepsAcknowledgedFeedback(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/auth"
-	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/synth"
 	"github.com/balint-health/balint/testing/ehr"
@@ -45,13 +44,8 @@ func TestVendorPatientIsRead(t *testing.T) {
 	r := in.hook(t, advice.ReviewID, withPatient(`{"resourceType":"Patient","id":"demo-pattern","birthDate":"1979-03-02","gender":"M",
 		"telecom":[{"system":"phone","value":"555-0100","rank":"1"}],"name":[{"use":"legal","family":"Doe"}],
 		"address":[{"use":"mailing"}],"active":"true","text":{"status":"generated ","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Doe</div>"}}`))
-	var resp cdshooks.Response
-	if r.Status != 200 {
-		t.Fatalf("vendor Patient: %d %s", r.Status, r.Body)
-	}
-	r.json(t, &resp)
-	if len(resp.Cards) != 1 {
-		t.Fatalf("vendor Patient: %d cards, want the card", len(resp.Cards))
+	if c := cardsOf(t, r); len(c) != 1 {
+		t.Fatalf("vendor Patient: %d cards, want the card", len(c))
 	}
 	if got := counter(t, in, "balint_history_repaired_total", `element="telecom",resource_type="Patient"`); got != 1 {
 		t.Errorf("repairs counted %v times for Patient telecom, want 1", got)

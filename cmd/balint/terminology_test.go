@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/balint-health/balint/advice"
-	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/fhir"
 )
 
@@ -41,15 +40,7 @@ func TestTerminologyServerExpandsTheValueSets(t *testing.T) {
 	})
 	pre, _ := json.Marshal(prefetch)
 	body := patientView("demo-pattern", `,"prefetch":`+string(pre))
-	cards := func(in *instance) int {
-		r := in.hook(t, advice.ReviewID, body)
-		if r.Status != 200 {
-			t.Fatalf("hook: %d %s", r.Status, r.Body)
-		}
-		var resp cdshooks.Response
-		r.json(t, &resp)
-		return len(resp.Cards)
-	}
+	cards := func(in *instance) int { return len(cardsOf(t, in.hook(t, advice.ReviewID, body))) }
 	if n := cards(start(t, nil)); n != 1 {
 		t.Fatalf("without a terminology server: %d cards, want 1 (the code is unknown to the shipped expansion)", n)
 	}

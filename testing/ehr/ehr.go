@@ -63,7 +63,13 @@ func New(t testing.TB, issuer string) *EHR {
 
 // Rotate adds a new EC key under kid and returns it.
 func (e *EHR) Rotate(t testing.TB, kid string) *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	return e.AddEC(t, kid, elliptic.P384())
+}
+
+// AddEC adds an EC key on curve (P-256 for ES256, P-384 for ES384) under
+// kid to the JWKS and returns it.
+func (e *EHR) AddEC(t testing.TB, kid string, curve elliptic.Curve) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +83,11 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func ecJWK(kid string, k *ecdsa.PublicKey) map[string]any {
 	size := (k.Curve.Params().BitSize + 7) / 8
-	return map[string]any{"kty": "EC", "crv": "P-384", "kid": kid, "use": "sig", "alg": "ES384",
+	crv, alg := "P-384", "ES384"
+	if k.Curve == elliptic.P256() {
+		crv, alg = "P-256", "ES256"
+	}
+	return map[string]any{"kty": "EC", "crv": crv, "kid": kid, "use": "sig", "alg": alg,
 		"x": b64(k.X.FillBytes(make([]byte, size))), "y": b64(k.Y.FillBytes(make([]byte, size)))}
 }
 
