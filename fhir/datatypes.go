@@ -191,8 +191,20 @@ func SameUnit(a, b *r4.Quantity) bool {
 // UnderBase reports whether u lies under the server base: the same scheme
 // and host, and a path equal to the base's or below it. It is the one
 // check both the FHIR allowlist and an issuer's servers use.
+//
+// A path with a dot segment ("/fhir/../admin", also written "%2e%2e") or
+// an encoded slash or backslash is never under a base: servers resolve
+// those differently, and the check must not be the one that is wrong.
 func UnderBase(u, base *url.URL) bool {
 	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+		return false
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." || strings.Contains(seg, "\\") {
+			return false
+		}
+	}
+	if raw := strings.ToLower(u.RawPath); strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") {
 		return false
 	}
 	p, b := strings.TrimSuffix(u.Path, "/"), strings.TrimSuffix(base.Path, "/")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -309,5 +310,76 @@ func TestWithCount(t *testing.T) {
 		if got := withCount(in, 50); got != want {
 			t.Errorf("withCount(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A FHIR server's redirect is followed only under its base: never to
+// another port of the same host (which would receive the token), never
+// outside the base's path, never with a Referer (which would carry the
+// patient id); and dot segments, plain or percent-encoded, in fhirServer
+// or a next link never pass the allowlist.
+func TestRedirectsAndPathEscapes(t *testing.T) {
+	var otherHits atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { otherHits.Add(1) }))
+	defer other.Close()
+	var referers, tokens []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		referers = append(referers, r.Header.Get("Referer"))
+		tokens = append(tokens, r.Header.Get("Authorization"))
+		mu.Unlock()
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/fhir/Encounter"):
+			http.Redirect(w, r, other.URL+"/fhir/Encounter?"+r.URL.RawQuery, http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, "/fhir/Procedure"):
+			http.Redirect(w, r, "/admin/Procedure", http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, "/fhir/Condition"):
+			http.Redirect(w, r, "/fhir/moved/Condition?"+r.URL.RawQuery, http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, "/fhir/moved/Condition"):
+			fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[]}`)
+		case strings.HasPrefix(r.URL.Path, "/fhir/Observation"):
+			fmt.Fprintf(w, `{"resourceType":"Bundle","type":"searchset","link":[{"relation":"next","url":%q}],"entry":[]}`, "http://"+r.Host+"/fhir/%2e%2e/admin/Observation")
+		default:
+			fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[]}`)
+		}
+	}))
+	defer srv.Close()
+	s := &HTTPSearcher{HTTP: srv.Client(), Base: srv.URL + "/fhir", Token: "secret-token", Limits: DefaultLimits}
+	for query, want := range map[string]string{
+		"Encounter?subject=Patient/p1":   "redirected outside",
+		"Procedure?subject=Patient/p1":   "redirected outside",
+		"Observation?subject=Patient/p1": "next link leaves",
+		"Condition?subject=Patient/p1":   "",
+	} {
+		err := s.Search(context.Background(), query, func([]byte) error { return nil })
+		if (want == "" && err != nil) || (want != "" && (err == nil || !strings.Contains(err.Error(), want))) {
+			t.Errorf("%s: %v, want %q", query, err, want)
+		}
+	}
+	if n := otherHits.Load(); n != 0 {
+		t.Fatalf("a redirect to another port was followed %d times", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, r := range referers {
+		if r != "" {
+			t.Errorf("request %d carried a Referer: %s", i, r)
+		}
+		if tokens[i] != "Bearer secret-token" {
+			t.Errorf("request %d without the token: %q", i, tokens[i])
+		}
+	}
+	g, err := NewGuard([]string{srv.URL + "/fhir"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, escape := range []string{srv.URL + "/fhir/../admin", srv.URL + "/fhir/%2e%2e/admin", srv.URL + "/fhir/%2E%2E/admin", srv.URL + "/fhir/a%2F..%2Fb", srv.URL + "/fhir/./x"} {
+		if err := g.Check(escape); err == nil {
+			t.Errorf("%s passed the allowlist", escape)
+		}
+	}
+	if err := g.Check(srv.URL + "/fhir/r4"); err != nil {
+		t.Errorf("a path under the base: %v", err)
 	}
 }

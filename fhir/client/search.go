@@ -153,6 +153,31 @@ func (s *HTTPSearcher) get(ctx context.Context, u string) ([]byte, error) {
 
 var errRetryable = errors.New("retryable")
 
+var (
+	errRedirectOutside  = errors.New("redirect outside the FHIR server's base")
+	errTooManyRedirects = errors.New("too many redirects")
+)
+
+// client is the HTTP client for this server: it follows a redirect only
+// under the server's base (the token goes with it, and Go's own rule would
+// send it to another port of the same host), at most five, and never with
+// a Referer, which would carry the patient id of the query.
+func (s *HTTPSearcher) client() *http.Client {
+	base := strings.TrimSuffix(s.Base, "/")
+	c := *s.HTTP
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errTooManyRedirects
+		}
+		if !underBase(req.URL.String(), base) {
+			return errRedirectOutside
+		}
+		req.Header.Del("Referer")
+		return nil
+	}
+	return &c
+}
+
 func (s *HTTPSearcher) getOnce(ctx context.Context, u string) ([]byte, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -162,10 +187,13 @@ func (s *HTTPSearcher) getOnce(ctx context.Context, u string) ([]byte, time.Dura
 	if s.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.Token)
 	}
-	resp, err := s.HTTP.Do(req)
+	resp, err := s.client().Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, fail("deadline exceeded", ctx.Err())
+		}
+		if errors.Is(err, errRedirectOutside) || errors.Is(err, errTooManyRedirects) {
+			return nil, 0, fail("redirected outside the FHIR server's base", err)
 		}
 		// Refused, reset or dropped connections are worth another try: a
 		// GET is idempotent.
