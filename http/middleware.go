@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/maypok86/otter/v2"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
@@ -81,12 +82,21 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				endpoint += "/feedback"
 			}
 		}
+		ip := c.RealIP()
+		if s.failures.blocked(ip) {
+			// Failed authentications from this address are over their rate:
+			// no signature work for it until they are back under.
+			s.d.Metrics.JWTRejections.WithLabelValues("failures_rate_limited").Inc()
+			c.Response().Header().Set("Retry-After", "1")
+			return c.JSON(http.StatusTooManyRequests, ErrorBody{Error: "rate limit exceeded"})
+		}
 		cl, err := s.d.Auth.Verify(c.Request().Context(), c.Request().Header.Get("Authorization"), endpoint)
 		if err != nil {
 			reason := auth.RejectReason(err)
 			if reason == "" {
 				return writeError(c, err)
 			}
+			s.failures.failed(ip)
 			return s.unauthorized(c, reason)
 		}
 		c.Set(claimsKey, cl)
@@ -126,4 +136,51 @@ func rateLimit(r float64, burst int) echo.MiddlewareFunc {
 			return c.JSON(http.StatusTooManyRequests, ErrorBody{Error: "rate limit exceeded"})
 		},
 	})
+}
+
+// authFailures rate-limits failed authentications per client address. A
+// caller whose tokens keep failing is answered 429 before any signature
+// is checked (3,000 bad signatures cost seconds of CPU); callers that
+// authenticate spend nothing from it. Addresses are held in a bounded
+// cache, so a flood from many addresses cannot grow it.
+type authFailures struct {
+	cache *otter.Cache[string, *rate.Limiter]
+	rate  rate.Limit
+	burst int
+}
+
+func newAuthFailures(r float64, burst int) *authFailures {
+	if r <= 0 {
+		return nil
+	}
+	c, err := otter.New(&otter.Options[string, *rate.Limiter]{
+		MaximumSize:      100_000,
+		ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](10 * time.Minute),
+	})
+	if err != nil {
+		// Only invalid options fail, and these are constant.
+		panic("http: failure limiter: " + err.Error())
+	}
+	return &authFailures{cache: c, rate: rate.Limit(r), burst: burst}
+}
+
+func (f *authFailures) blocked(ip string) bool {
+	if f == nil {
+		return false
+	}
+	l, ok := f.cache.GetIfPresent(ip)
+	return ok && l.Tokens() < 1
+}
+
+func (f *authFailures) failed(ip string) {
+	if f == nil {
+		return
+	}
+	l, _ := f.cache.Compute(ip, func(old *rate.Limiter, found bool) (*rate.Limiter, otter.ComputeOp) {
+		if found {
+			return old, otter.CancelOp
+		}
+		return rate.NewLimiter(f.rate, f.burst), otter.WriteOp
+	})
+	l.Allow()
 }

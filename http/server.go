@@ -68,11 +68,13 @@ type Server struct {
 	cfg   Config
 	d     Deps
 	paths map[string]bool // the route table's paths
+	// failures limits failed authentications per address (nil: off).
+	failures *authFailures
 }
 
 // New builds the server: global middleware, then the route table.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, d: d}
+	s := &Server{cfg: cfg, d: d, failures: newAuthFailures(cfg.RateLimit, cfg.Burst)}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -151,5 +152,40 @@ func TestCORS(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("CORS is on by default")
+	}
+}
+
+// 5,000 calls with tokens that fail: after a burst, they are answered 429
+// before any signature is checked; a caller with a valid token from
+// another address is not slowed.
+func TestFailedAuthenticationIsRateLimited(t *testing.T) {
+	e := ehr.New(t, "https://ehr.example")
+	stranger := ehr.New(t, "https://ehr.example") // same issuer name, keys the service does not know
+	in := start(t, func(c *Config) {
+		c.Dev = false
+		c.Issuers = []auth.Issuer{{ID: e.Issuer, JWKSURL: e.JWKSURL}}
+		c.TrustedProxies = []*net.IPNet{{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)}}
+		c.Demo = true
+	})
+	url := in.URL + "/cds-services/" + advice.ReviewID
+	body := patientView("demo-pattern", "")
+	limited := 0
+	for i := 0; i < 5000; i++ {
+		bad := stranger.Sign(t, stranger.Valid(in.URL+"/cds-services", testNow), nil, nil, nil)
+		switch r := do(t, http.MethodPost, url, body, "Authorization", "Bearer "+bad, "X-Forwarded-For", "203.0.113.9"); r.Status {
+		case 429:
+			limited++
+		case 401:
+		default:
+			t.Fatalf("call %d: %d", i, r.Status)
+		}
+	}
+	checked := counter(t, in, "balint_jwt_rejections_total", `reason="bad_signature"`)
+	if limited < 4000 || checked > 1000 {
+		t.Fatalf("%d of 5,000 failing calls limited, %v signatures checked", limited, checked)
+	}
+	good := e.Sign(t, e.Valid(in.URL+"/cds-services", testNow), nil, nil, nil)
+	if r := do(t, http.MethodPost, url, body, "Authorization", "Bearer "+good, "X-Forwarded-For", "198.51.100.7"); r.Status != 200 {
+		t.Fatalf("a valid caller from another address: %d %s", r.Status, r.Body)
 	}
 }
