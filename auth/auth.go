@@ -13,7 +13,6 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/maypok86/otter/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/balint-health/balint/fhir"
@@ -267,45 +266,4 @@ func (cl *Claims) AllowsServer(fhirServer string) bool {
 		}
 	}
 	return false
-}
-
-// MemoryReplay is the in-process replay store for a single instance.
-type MemoryReplay struct {
-	cache *otter.Cache[string, seenJTI]
-}
-
-// seenJTI is a used id: until when it must be refused on the caller's
-// clock, and how long the cache keeps it.
-type seenJTI struct {
-	expires time.Time
-	ttl     time.Duration
-}
-
-// NewMemoryReplay holds up to max JWT ids, each until it expires.
-func NewMemoryReplay(max int) (*MemoryReplay, error) {
-	c, err := otter.New(&otter.Options[string, seenJTI]{
-		MaximumSize: max,
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, seenJTI]) time.Duration {
-			return e.Value.ttl
-		}),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("replay cache: %w", err)
-	}
-	return &MemoryReplay{cache: c}, nil
-}
-
-// UseJTI implements ReplayStore. The check and the insert are one atomic
-// step of the cache (Compute locks the key), so two concurrent uses of one
-// id cannot both pass.
-func (m *MemoryReplay) UseJTI(_ context.Context, issuer, jti string, expires, now time.Time) (bool, error) {
-	fresh := false
-	m.cache.Compute(issuer+"\x00"+jti, func(seen seenJTI, found bool) (seenJTI, otter.ComputeOp) {
-		if found && seen.expires.After(now) {
-			return seen, otter.CancelOp
-		}
-		fresh = true
-		return seenJTI{expires: expires, ttl: max(expires.Sub(now), time.Second)}, otter.WriteOp
-	})
-	return fresh, nil
 }

@@ -15,7 +15,7 @@ import (
 func FuzzVerify(f *testing.F) {
 	e := ehr.New(f, "https://ehr.example")
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	replay, _ := auth.NewMemoryReplay(100000)
+	replay := testStore(f)
 	auth, err := auth.NewAuthenticator(context.Background(), auth.Config{
 		Issuers:  []auth.Issuer{{ID: e.Issuer, JWKSURL: e.JWKSURL}},
 		Audience: "https://balint.example/cds-services", Algorithms: []string{"ES384", "RS384"}, Replay: replay, Now: func() time.Time { return now },

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/balint-health/balint/auth"
 	"github.com/balint-health/balint/metrics"
+	"github.com/balint-health/balint/store"
 	"github.com/balint-health/balint/testing/ehr"
 	"github.com/balint-health/balint/testing/listen"
 )
@@ -31,10 +33,11 @@ func newAuthEnv(t *testing.T) *authEnv {
 	srv := httptest.NewUnstartedServer(nil)
 	env.url = "http://" + srv.Listener.Addr().String()
 	env.aud = env.url + "/cds-services"
-	replay, err := auth.NewMemoryReplay(1000)
+	replay, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "replay.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { replay.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	authn, err := auth.NewAuthenticator(ctx, auth.Config{

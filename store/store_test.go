@@ -181,3 +181,59 @@ func TestConcurrentStartPostgres(t *testing.T) {
 		}
 	}
 }
+
+// The replay store follows the caller's clock, not the wall clock: a jti
+// is refused until its expiry on that clock, then forgotten; of many
+// concurrent uses of one id, one passes. On both stores, so a restart or
+// another replica refuses a replayed token.
+func TestReplayStore(t *testing.T) {
+	ctx := context.Background()
+	for name, url := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			u := url(t)
+			s, err := Open(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range []time.Time{time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)} {
+				exp := at.Add(5 * time.Minute)
+				if ok, _ := s.UseJTI(ctx, "iss", at.String(), exp, at); !ok {
+					t.Fatal("first use refused")
+				}
+				if ok, _ := s.UseJTI(ctx, "iss", at.String(), exp, at.Add(4*time.Minute)); ok {
+					t.Fatalf("replay accepted before expiry (%v)", at)
+				}
+				if ok, _ := s.UseJTI(ctx, "iss", at.String(), exp.Add(time.Minute), exp.Add(time.Second)); !ok {
+					t.Fatalf("id still refused after its expiry (%v)", at)
+				}
+			}
+			at := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+			results := make(chan bool, 20)
+			for range 20 {
+				go func() {
+					ok, _ := s.UseJTI(ctx, "iss", "same", at.Add(time.Minute), at)
+					results <- ok
+				}()
+			}
+			fresh := 0
+			for range 20 {
+				if <-results {
+					fresh++
+				}
+			}
+			if fresh != 1 {
+				t.Fatalf("%d of 20 concurrent uses of one jti passed, want 1", fresh)
+			}
+			// A restart: the same database still knows the id.
+			s.Close()
+			s2, err := Open(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			if ok, _ := s2.UseJTI(ctx, "iss", "same", at.Add(time.Minute), at.Add(time.Second)); ok {
+				t.Fatal("a jti used before the restart was accepted after it")
+			}
+		})
+	}
+}

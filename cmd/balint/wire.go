@@ -163,16 +163,12 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 	}
 	var authn *auth.Authenticator
 	if !cfg.Dev {
-		var replay auth.ReplayStore = st
-		if !st.Postgres() {
-			// One instance: an in-process cache is enough and cheaper.
-			if replay, err = auth.NewMemoryReplay(1_000_000); err != nil {
-				return fail(err)
-			}
-		}
+		// Used JWT ids are kept in the database, SQLite or Postgres, until
+		// their tokens expire: a restart or another replica still refuses
+		// a replayed token.
 		authn, err = auth.NewAuthenticator(ctx, auth.Config{
 			Issuers: cfg.Issuers, Audience: cfg.BaseURL + "/cds-services", Algorithms: cfg.Algorithms, MaxLifetime: cfg.JWTMaxLifetime,
-			Replay: replay, HTTP: httpClient, Now: cfg.Now, Logger: log,
+			Replay: st, HTTP: httpClient, Now: cfg.Now, Logger: log,
 		})
 		if err != nil {
 			return fail(err)
