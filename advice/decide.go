@@ -97,7 +97,7 @@ func (a *Advisor) record(ctx context.Context, call *Call, h *fhir.History, d *ru
 	}
 	for _, r := range h.Repaired {
 		top, _, _ := strings.Cut(r.Element, "/")
-		m.Repaired.WithLabelValues(r.ResourceType, top).Inc()
+		m.Repaired.WithLabelValues(r.ResourceType, fhir.KnownElement(r.ResourceType, top)).Inc()
 		if len(repairs) < 20 {
 			repairs = append(repairs, r.ResourceType+"/"+r.Element)
 		}

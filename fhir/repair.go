@@ -4,11 +4,13 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"errors"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 
 	json "github.com/go-json-experiment/json"
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
 // Vendors send resources with elements samply's strict types refuse: a
@@ -56,6 +58,33 @@ func ruleReads(typ, element string) bool {
 		}
 	}
 	return false
+}
+
+// elements are, per resource type, the JSON names of its elements, read
+// from samply's types: a closed set, fit for a metric label.
+var elements = func() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for typ, v := range map[string]any{"Patient": r4.Patient{}, "Observation": r4.Observation{}, "DiagnosticReport": r4.DiagnosticReport{},
+		"Encounter": r4.Encounter{}, "ServiceRequest": r4.ServiceRequest{}, "Condition": r4.Condition{}, "Procedure": r4.Procedure{},
+		"PractitionerRole": r4.PractitionerRole{}} {
+		set := map[string]bool{}
+		t := reflect.TypeOf(v)
+		for i := range t.NumField() {
+			if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+				set[name] = true
+			}
+		}
+		out[typ] = set
+	}
+	return out
+}()
+
+// KnownElement is element when it names an element of typ, else "other".
+func KnownElement(typ, element string) string {
+	if elements[typ][element] {
+		return element
+	}
+	return "other"
 }
 
 // mendedCodes correct the codes vendors send for an R4 code: HL7 v2's

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -31,16 +32,43 @@ const unmatched = "unmatched"
 func (s *Server) routes() []Route {
 	hook := s.hookMiddleware(s.d.Auth != nil)
 	discovery := s.hookMiddleware(s.d.Auth != nil && !s.cfg.PublicDiscovery)
-	return []Route{
+	var admin []Route
+	if !s.cfg.SeparateAdmin {
+		admin = []Route{
+			{http.MethodGet, "/readyz", s.readyz, nil},
+			{http.MethodGet, "/metrics", echo.WrapHandler(s.metricsHandler()), nil},
+		}
+	}
+	return append(admin, []Route{
 		{http.MethodGet, "/healthz", s.healthz, nil},
-		{http.MethodGet, "/readyz", s.readyz, nil},
-		{http.MethodGet, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.d.Metrics.Registry, promhttp.HandlerOpts{})), nil},
 		{http.MethodGet, "/rule", s.rule, nil},
 		{http.MethodGet, evidence.Path + ":token", s.evidence, nil},
 		{http.MethodGet, "/cds-services", s.discovery, discovery},
 		{http.MethodPost, "/cds-services/:id", s.invoke, hook},
 		{http.MethodPost, "/cds-services/:id/feedback", s.feedback, hook},
-	}
+	}...)
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.d.Metrics.Registry, promhttp.HandlerOpts{})
+}
+
+// adminHandler serves what operators and orchestrators read, on the
+// admin address (BALINT_ADMIN_ADDR) when one is set.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		status, body := s.ready(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(body)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return mux
 }
 
 // hookMiddleware is what runs before a CDS Hooks endpoint: the hook
@@ -67,12 +95,18 @@ func (s *Server) healthz(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	status, body := s.ready(c.Request().Context())
+	return c.JSON(status, body)
+}
+
+// ready is readiness: the database answers within two seconds.
+func (s *Server) ready(ctx context.Context) (int, map[string]string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.d.Ready(ctx); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return http.StatusOK, map[string]string{"status": "ready"}
 }
 
 func (s *Server) rule(c echo.Context) error { return c.HTMLBlob(http.StatusOK, s.d.RulePage) }

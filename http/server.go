@@ -36,6 +36,9 @@ type Config struct {
 	TrustedProxies []*net.IPNet
 	// PublicDiscovery serves GET /cds-services without a JWT.
 	PublicDiscovery bool
+	// SeparateAdmin serves /metrics and /readyz on Server.Admin only (its
+	// own address), not on the public port.
+	SeparateAdmin bool
 }
 
 // Deps are the parts the server serves.
@@ -64,6 +67,9 @@ type Advisor interface {
 type Server struct {
 	// Handler serves the routes, wrapped in tracing.
 	Handler http.Handler
+	// Admin serves /metrics, /readyz and /healthz when SeparateAdmin is
+	// set; nil otherwise.
+	Admin http.Handler
 
 	cfg   Config
 	d     Deps
@@ -111,6 +117,9 @@ func New(cfg Config, d Deps) *Server {
 	// The span is started before routing, under a placeholder name;
 	// nameSpan renames it from the route table once echo has matched.
 	s.Handler = otelhttp.NewHandler(e, "balint", otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return unmatched }))
+	if cfg.SeparateAdmin {
+		s.Admin = s.adminHandler()
+	}
 	return s
 }
 

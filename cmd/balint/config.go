@@ -23,6 +23,7 @@ import (
 // against it by a test.
 var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_ADDR", ":8080", "listen address (127.0.0.1:8080 when development mode is on by default, see BALINT_DEV)"},
+	{"BALINT_ADMIN_ADDR", "", "when set (e.g. :9090), /metrics and /readyz are served there and not on the public port (point Prometheus and the readiness probe at it)"},
 	{"BALINT_BASE_URL", "http://localhost:8080", "public URL of the service: JWT audience is BASE_URL/cds-services; card and evidence links start with it"},
 	{"DATABASE_URL", "", "Postgres URL (postgres://...); when empty, SQLite at BALINT_SQLITE_PATH"},
 	{"BALINT_SQLITE_PATH", "balint.db", "SQLite file for feedback, snoozes and evidence snapshots"},
@@ -31,7 +32,7 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_TERMINOLOGY_REFRESH", "24h", "how often the value sets are expanded again"},
 	{"BALINT_TIMEZONE", "UTC", "the site's time zone (IANA name, e.g. Europe/London): date-only values in records are its calendar days, and ages and windows are counted in it"},
 	{"BALINT_ISSUERS", "", "YAML file listing EHR issuers: iss, jwks_url, fhir_servers"},
-	{"BALINT_FHIR_ALLOW", "", "comma-separated FHIR server base URLs that may be called, besides each issuer's fhir_servers"},
+	{"BALINT_FHIR_ALLOW", "", "comma-separated FHIR server base URLs that unsigned development-mode calls may name; in production Balint calls only the calling issuer's own fhir_servers (BALINT_ISSUERS), and this list adds nothing"},
 	{"BALINT_ALLOW_LOOPBACK_FHIR", "false", "allow http://127.0.0.1 / localhost FHIR servers (tests, demo)"},
 	{"BALINT_BACKEND_SERVICES", "", "YAML file of SMART Backend Services credentials per FHIR server (fhir_server, token_url, client_id, scope, key_file, key_id)"},
 	{"BALINT_DEV", "", "development mode: unsigned calls accepted, loopback FHIR allowed, demo on, a warning at start. Unset: on only for a bare `go run` (neither BALINT_ISSUERS nor BALINT_ADDR set), listening on 127.0.0.1 only; the image sets false"},
@@ -95,6 +96,7 @@ func configure(args []string, getenv func(string) string) (Config, string, slog.
 	}
 	addr := get("BALINT_ADDR")
 	cfg.BaseURL = strings.TrimRight(get("BALINT_BASE_URL"), "/")
+	cfg.AdminAddr = get("BALINT_ADMIN_ADDR")
 	cfg.DatabaseURL = get("DATABASE_URL")
 	cfg.SQLitePath = get("BALINT_SQLITE_PATH")
 	cfg.PolicyPath = get("BALINT_POLICY")

@@ -65,8 +65,16 @@ func run() error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServe() }()
+	servers := []*http.Server{srv}
+	if a.Admin != nil {
+		admin := &http.Server{Addr: cfg.AdminAddr, Handler: a.Admin, ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
+		servers = append(servers, admin)
+		go func() { errc <- admin.ListenAndServe() }()
+		log.Info("admin listening", slog.String("addr", cfg.AdminAddr))
+	}
 	log.Info("balint listening", slog.String("addr", addr), slog.String("base_url", cfg.BaseURL),
 		slog.Bool("postgres", a.Store.Postgres()), slog.Bool("demo", cfg.Demo || cfg.Dev))
 	select {
@@ -78,8 +86,10 @@ func run() error {
 		log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			return fmt.Errorf("shutdown: %w", err)
+		for _, s := range servers {
+			if err := s.Shutdown(sctx); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,5 +47,29 @@ func TestMetricsAfterHook(t *testing.T) {
 	}
 	if strings.Contains(body, "demo-pattern") {
 		t.Error("/metrics names a patient")
+	}
+}
+
+// With BALINT_ADMIN_ADDR, /metrics and /readyz are served on the admin
+// address only; the public port serves neither.
+func TestAdminAddress(t *testing.T) {
+	in := start(t, func(c *Config) { c.AdminAddr = "127.0.0.1:0" })
+	for _, path := range []string{"/metrics", "/readyz"} {
+		if r := do(t, http.MethodGet, in.URL+path, ""); r.Status != http.StatusNotFound {
+			t.Errorf("public %s: %d", path, r.Status)
+		}
+	}
+	if r := do(t, http.MethodGet, in.URL+"/healthz", ""); r.Status != 200 {
+		t.Errorf("public /healthz: %d", r.Status)
+	}
+	admin := httptest.NewServer(in.Admin)
+	defer admin.Close()
+	for _, path := range []string{"/metrics", "/readyz", "/healthz"} {
+		if r := do(t, http.MethodGet, admin.URL+path, ""); r.Status != 200 {
+			t.Errorf("admin %s: %d", path, r.Status)
+		}
+	}
+	if r := do(t, http.MethodGet, admin.URL+"/cds-services", ""); r.Status != http.StatusNotFound {
+		t.Errorf("admin serves the hooks: %d", r.Status)
 	}
 }

@@ -68,6 +68,8 @@ func TestFHIRServerOutsideTheIssuersListOnlyWhenFetching(t *testing.T) {
 		c.Dev = false
 		c.Issuers = []auth.Issuer{{ID: e.Issuer, JWKSURL: e.JWKSURL, FHIRServers: []string{"https://fhir.ehr.example/r4"}}}
 		c.AllowLoopbackFHIR = true
+		// BALINT_FHIR_ALLOW does not widen an issuer's servers.
+		c.FHIRAllow = []string{other.URL + "/fhir"}
 	})
 	pre := fhir.Prefetch(demoRecord(t, "demo-pattern").OfType)
 	call := func(prefetch map[string]json.RawMessage) response {

@@ -44,6 +44,9 @@ type Config struct {
 	// DatabaseURL is a Postgres URL; empty means SQLite at SQLitePath.
 	DatabaseURL string
 	SQLitePath  string
+	// AdminAddr, when set, is where /metrics and /readyz are served
+	// instead of the public port.
+	AdminAddr string
 	// PolicyPath overrides the embedded default policy.
 	PolicyPath string
 	// Zone is the site's time zone; nil is UTC.
@@ -88,6 +91,9 @@ type Config struct {
 // parts are a running instance's parts.
 type parts struct {
 	Handler http.Handler
+	// Admin serves /metrics and /readyz on BALINT_ADMIN_ADDR; nil when
+	// they are on the public port.
+	Admin   http.Handler
 	Store   *store.DB
 	Metrics *metrics.Metrics
 	cancel  context.CancelFunc
@@ -181,12 +187,12 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 	srv := balinthttp.New(balinthttp.Config{
 		BodyLimit: cfg.BodyLimit, HookTimeout: cfg.HookTimeout, CORSOrigins: cfg.CORSOrigins,
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
-		PublicDiscovery: cfg.PublicDiscovery,
+		PublicDiscovery: cfg.PublicDiscovery, SeparateAdmin: cfg.AdminAddr != "",
 	}, balinthttp.Deps{
 		Advisor: advisor, Auth: authn, Pages: pages, Metrics: p.Metrics, RulePage: rulePage, Logger: log,
 		Ready: func(ctx context.Context) error { return st.Ping(ctx) },
 	})
-	p.Handler = srv.Handler
+	p.Handler, p.Admin = srv.Handler, srv.Admin
 	return p, nil
 }
 

@@ -46,7 +46,8 @@ func TestManifests(t *testing.T) {
 			t.Errorf("no %s manifest", k)
 		}
 	}
-	for _, want := range []string{"runAsNonRoot: true", "readOnlyRootFilesystem: true", "path: /readyz", "path: /healthz", "secretKeyRef", "drop: [ALL]"} {
+	for _, want := range []string{"runAsNonRoot: true", "readOnlyRootFilesystem: true", "path: /readyz, port: admin", "path: /healthz", "secretKeyRef", "drop: [ALL]",
+		"BALINT_ADMIN_ADDR"} {
 		if !strings.Contains(deployment, want) {
 			t.Errorf("deployment lacks %q", want)
 		}
