@@ -27,8 +27,8 @@ const (
 // Store is what the use case keeps across calls.
 type Store interface {
 	RecordCard(ctx context.Context, c store.Card) error
-	AddFeedback(ctx context.Context, serviceID string, items []store.Feedback) ([]bool, error)
-	SnoozedUntil(ctx context.Context, patientID string) (time.Time, error)
+	AddFeedback(ctx context.Context, serviceID, caller string, items []store.Feedback) ([]bool, error)
+	SnoozedUntil(ctx context.Context, caller, patientID string) (time.Time, error)
 }
 
 // Advisor answers Balint's CDS services.
@@ -192,4 +192,13 @@ func (a *Advisor) log() *slog.Logger {
 		return a.Logger
 	}
 	return slog.Default()
+}
+
+// Caller names the EHR a call came from, for keying what is stored about
+// its patients: issuer and tenant ("" in development mode).
+func Caller(issuer, tenant string) string {
+	if issuer == "" {
+		return ""
+	}
+	return issuer + "\x00" + tenant
 }

@@ -96,7 +96,8 @@ func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision
 
 // issue records a card so that feedback on it can be tied back.
 func (a *Advisor) issue(ctx context.Context, call *Call, card cdshooks.Card) error {
-	return a.Store.RecordCard(ctx, store.Card{UUID: card.UUID, ServiceID: call.ServiceID, PatientID: call.Context.PatientID, IssuedAt: a.Now()})
+	return a.Store.RecordCard(ctx, store.Card{UUID: card.UUID, ServiceID: call.ServiceID, Caller: Caller(call.Issuer, call.Tenant),
+		PatientID: call.Context.PatientID, IssuedAt: a.Now()})
 }
 
 // draftOrders reads the draft ServiceRequests of an order hook's context,

@@ -50,7 +50,7 @@ func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]str
 		}
 		return nil, errs.New(errs.Unavailable, `data for "patient" could not be obtained: %s`, why)
 	}
-	snoozed, err := a.Store.SnoozedUntil(ctx, call.Context.PatientID)
+	snoozed, err := a.Store.SnoozedUntil(ctx, Caller(call.Issuer, call.Tenant), call.Context.PatientID)
 	if err != nil {
 		return nil, err
 	}

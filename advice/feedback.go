@@ -16,8 +16,9 @@ import (
 
 // Feedback stores what clinicians did with cards and creates the snoozes
 // an override asks for. The batch is all or nothing; every item is kept (an
-// exact repeat, once). A card this service did not issue is errs.NotFound.
-func (a *Advisor) Feedback(ctx context.Context, serviceID string, fbs []cdshooks.Feedback) error {
+// exact repeat, once). A card this service did not issue to this caller
+// (Caller) is errs.NotFound.
+func (a *Advisor) Feedback(ctx context.Context, serviceID, caller string, fbs []cdshooks.Feedback) error {
 	if find(serviceID) == nil {
 		return errs.New(errs.NotFound, "no CDS service with this id")
 	}
@@ -51,7 +52,7 @@ func (a *Advisor) Feedback(ctx context.Context, serviceID string, fbs []cdshooks
 		}
 		recs = append(recs, rec)
 	}
-	inserted, err := a.Store.AddFeedback(ctx, serviceID, recs)
+	inserted, err := a.Store.AddFeedback(ctx, serviceID, caller, recs)
 	var unknown *store.UnknownCardError
 	if errors.As(err, &unknown) {
 		return errs.New(errs.NotFound, "feedback[%d].card: no card with this uuid was issued by this service; nothing was stored", unknown.Index)

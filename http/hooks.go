@@ -58,7 +58,11 @@ func (s *Server) feedback(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	if err := s.d.Advisor.Feedback(c.Request().Context(), id, fr.Feedback); err != nil {
+	caller := ""
+	if cl := claimsOf(c); cl != nil {
+		caller = advice.Caller(cl.Issuer, cl.Tenant)
+	}
+	if err := s.d.Advisor.Feedback(c.Request().Context(), id, caller, fr.Feedback); err != nil {
 		return writeError(c, err)
 	}
 	return c.NoContent(http.StatusOK)

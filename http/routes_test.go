@@ -27,7 +27,7 @@ func (stubAdvisor) Discovery() cdshooks.Discovery { return cdshooks.Discovery{} 
 func (stubAdvisor) Answer(context.Context, *advice.Call) (*cdshooks.Response, error) {
 	return &cdshooks.Response{}, nil
 }
-func (stubAdvisor) Feedback(context.Context, string, []cdshooks.Feedback) error { return nil }
+func (stubAdvisor) Feedback(context.Context, string, string, []cdshooks.Feedback) error { return nil }
 
 // Every route of the table names its span and its metric label by its
 // table path, whatever the URL carries; a URL no route matches is

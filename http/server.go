@@ -60,7 +60,9 @@ type Advisor interface {
 	Hook(serviceID string) (string, bool)
 	Discovery() cdshooks.Discovery
 	Answer(ctx context.Context, call *advice.Call) (*cdshooks.Response, error)
-	Feedback(ctx context.Context, serviceID string, fb []cdshooks.Feedback) error
+	// Feedback takes feedback from caller (advice.Caller: the verified
+	// issuer and tenant, "" in development mode).
+	Feedback(ctx context.Context, serviceID, caller string, fb []cdshooks.Feedback) error
 }
 
 // Server is the HTTP surface.

@@ -177,19 +177,38 @@ func (s *DB) loadSecret(ctx context.Context) error {
 // patient keys). Never log it.
 func (s *DB) Secret() []byte { return s.secret }
 
-// PatientKey pseudonymises a patient id for storage.
-func (s *DB) PatientKey(patientID string) string {
+// PatientKey pseudonymises a patient for storage. A patient is an id
+// within one caller's record (caller: the EHR issuer and tenant, "" in
+// development mode): the same id at another EHR is another patient, and
+// its snoozes and cards are its own.
+func (s *DB) PatientKey(caller, patientID string) string {
 	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte("patient\x00" + patientID))
+	if caller == "" {
+		m.Write([]byte("patient\x00" + patientID))
+	} else {
+		m.Write([]byte("patient\x00" + caller + "\x00" + patientID))
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// callerKey pseudonymises a caller for storage.
+func (s *DB) callerKey(caller string) string {
+	if caller == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("caller\x00" + caller))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// Card is a card issued to a patient.
+// Card is a card issued to a patient of a caller.
 type Card struct {
 	UUID      string
 	ServiceID string
+	// Caller is the EHR the card was issued to (issuer and tenant).
+	Caller    string
 	PatientID string
 	IssuedAt  time.Time
 }
@@ -197,8 +216,8 @@ type Card struct {
 // RecordCard remembers an issued card; repeating it is harmless.
 func (s *DB) RecordCard(ctx context.Context, c Card) error {
 	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO cards (card_uuid, service_id, patient_key, issued_at) VALUES ($1, $2, $3, $4) ON CONFLICT (card_uuid) DO NOTHING",
-		c.UUID, c.ServiceID, s.PatientKey(c.PatientID), ms(c.IssuedAt))
+		"INSERT INTO cards (card_uuid, service_id, patient_key, issued_at, caller_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_uuid) DO NOTHING",
+		c.UUID, c.ServiceID, s.PatientKey(c.Caller, c.PatientID), ms(c.IssuedAt), s.callerKey(c.Caller))
 	if err != nil {
 		return fmt.Errorf("store: record card: %w", err)
 	}
@@ -226,20 +245,20 @@ func (e *UnknownCardError) Error() string { return fmt.Sprintf("feedback[%d]: no
 func (e *UnknownCardError) Unwrap() error { return ErrNotFound }
 
 // AddFeedback stores a batch of feedback on cards issued earlier, all or
-// nothing: a card this service did not issue (another service's, or none)
-// is an *UnknownCardError and nothing is stored. Every item is kept; an
-// item repeated exactly (a retried batch) is kept once, and inserted
-// reports, per item, whether it was new.
-func (s *DB) AddFeedback(ctx context.Context, serviceID string, items []Feedback) (inserted []bool, err error) {
+// nothing: a card this service did not issue to this caller (another
+// service's, another EHR's, or none) is an *UnknownCardError and nothing is
+// stored. Every item is kept; an item repeated exactly (a retried batch)
+// is kept once, and inserted reports, per item, whether it was new.
+func (s *DB) AddFeedback(ctx context.Context, serviceID, caller string, items []Feedback) (inserted []bool, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: feedback: %w", err)
 	}
 	defer tx.Rollback()
 	for i, f := range items {
-		var key, issuedBy string
-		err := tx.QueryRowContext(ctx, "SELECT patient_key, service_id FROM cards WHERE card_uuid = $1", f.CardUUID).Scan(&key, &issuedBy)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && issuedBy != serviceID) {
+		var key, issuedBy, issuedTo string
+		err := tx.QueryRowContext(ctx, "SELECT patient_key, service_id, caller_key FROM cards WHERE card_uuid = $1", f.CardUUID).Scan(&key, &issuedBy, &issuedTo)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (issuedBy != serviceID || issuedTo != s.callerKey(caller))) {
 			return nil, &UnknownCardError{Index: i}
 		}
 		if err != nil {
@@ -266,10 +285,11 @@ func (s *DB) AddFeedback(ctx context.Context, serviceID string, items []Feedback
 	return inserted, nil
 }
 
-// SnoozedUntil is the latest snooze for a patient (zero when none).
-func (s *DB) SnoozedUntil(ctx context.Context, patientID string) (time.Time, error) {
+// SnoozedUntil is the latest snooze for a caller's patient (zero when
+// none).
+func (s *DB) SnoozedUntil(ctx context.Context, caller, patientID string) (time.Time, error) {
 	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT MAX(snooze_until) FROM feedback WHERE patient_key = $1", s.PatientKey(patientID)).Scan(&v)
+	err := s.db.QueryRowContext(ctx, "SELECT MAX(snooze_until) FROM feedback WHERE patient_key = $1", s.PatientKey(caller, patientID)).Scan(&v)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: snooze: %w", err)
 	}

@@ -35,38 +35,59 @@ func TestStore(t *testing.T) {
 			if err := s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}); err != nil {
 				t.Fatalf("recording a card twice: %v", err)
 			}
-			if _, err := s.AddFeedback(ctx, "svc", []Feedback{{CardUUID: "nope", Outcome: "accepted"}}); !errors.Is(err, ErrNotFound) {
+			if _, err := s.AddFeedback(ctx, "svc", "", []Feedback{{CardUUID: "nope", Outcome: "accepted"}}); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("unknown card: %v", err)
 			}
 			until := now.AddDate(0, 6, 0)
 			fb := Feedback{CardUUID: "c1", Outcome: "overridden", ReasonCode: "already-addressed", OutcomeAt: now, ReceivedAt: now, SnoozeUntil: until}
-			if _, err := s.AddFeedback(ctx, "other-service", []Feedback{fb}); !errors.Is(err, ErrNotFound) {
+			if _, err := s.AddFeedback(ctx, "other-service", "", []Feedback{fb}); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("feedback on a card another service issued: %v", err)
 			}
 			// All or nothing: a good item beside an unknown card is not kept.
 			var ue *UnknownCardError
-			if _, err := s.AddFeedback(ctx, "svc", []Feedback{fb, {CardUUID: "nope", Outcome: "accepted"}}); !errors.As(err, &ue) || ue.Index != 1 {
+			if _, err := s.AddFeedback(ctx, "svc", "", []Feedback{fb, {CardUUID: "nope", Outcome: "accepted"}}); !errors.As(err, &ue) || ue.Index != 1 {
 				t.Fatalf("batch with an unknown card: %v", err)
 			}
-			if got, _ := s.SnoozedUntil(ctx, "p1"); !got.IsZero() {
+			if got, _ := s.SnoozedUntil(ctx, "", "p1"); !got.IsZero() {
 				t.Fatal("a failed batch stored its good item")
 			}
-			if ins, err := s.AddFeedback(ctx, "svc", []Feedback{fb}); err != nil || !ins[0] {
+			if ins, err := s.AddFeedback(ctx, "svc", "", []Feedback{fb}); err != nil || !ins[0] {
 				t.Fatalf("first feedback: %v %v", ins, err)
 			}
-			if ins, err := s.AddFeedback(ctx, "svc", []Feedback{fb}); err != nil || ins[0] {
+			if ins, err := s.AddFeedback(ctx, "svc", "", []Feedback{fb}); err != nil || ins[0] {
 				t.Fatalf("repeated feedback inserted=%v %v", ins, err)
 			}
 			// Every item is kept: two accepted suggestions, one after the other.
 			a1 := Feedback{CardUUID: "c1", Outcome: "accepted", Suggestions: []string{"s1"}, OutcomeAt: now, ReceivedAt: now}
 			a2 := Feedback{CardUUID: "c1", Outcome: "accepted", Suggestions: []string{"s2"}, OutcomeAt: now.Add(time.Minute), ReceivedAt: now}
-			if ins, err := s.AddFeedback(ctx, "svc", []Feedback{a1, a2}); err != nil || !ins[0] || !ins[1] {
+			if ins, err := s.AddFeedback(ctx, "svc", "", []Feedback{a1, a2}); err != nil || !ins[0] || !ins[1] {
 				t.Fatalf("two accepted suggestions: %v %v", ins, err)
 			}
-			if got, err := s.SnoozedUntil(ctx, "p1"); err != nil || !got.Equal(until) {
+			// Two EHRs, one patient id: each is its own patient, and
+			// feedback goes only to the caller the card was issued to.
+			for _, c := range []Card{{UUID: "ca", ServiceID: "svc", Caller: "https://ehr-a\x00t", PatientID: "same", IssuedAt: now},
+				{UUID: "cb", ServiceID: "svc", Caller: "https://ehr-b\x00t", PatientID: "same", IssuedAt: now}} {
+				if err := s.RecordCard(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			snooze := Feedback{CardUUID: "ca", Outcome: "overridden", OutcomeAt: now, ReceivedAt: now, SnoozeUntil: until}
+			if _, err := s.AddFeedback(ctx, "svc", "https://ehr-b\x00t", []Feedback{snooze}); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("EHR B's feedback on EHR A's card: %v", err)
+			}
+			if _, err := s.AddFeedback(ctx, "svc", "https://ehr-a\x00t", []Feedback{snooze}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.SnoozedUntil(ctx, "https://ehr-a\x00t", "same"); !got.Equal(until) {
+				t.Fatalf("EHR A's patient snoozed until %v", got)
+			}
+			if got, _ := s.SnoozedUntil(ctx, "https://ehr-b\x00t", "same"); !got.IsZero() {
+				t.Fatalf("EHR A's dismissal silenced EHR B's patient of the same id until %v", got)
+			}
+			if got, err := s.SnoozedUntil(ctx, "", "p1"); err != nil || !got.Equal(until) {
 				t.Fatalf("snoozed until %v %v", got, err)
 			}
-			if got, _ := s.SnoozedUntil(ctx, "p2"); !got.IsZero() {
+			if got, _ := s.SnoozedUntil(ctx, "", "p2"); !got.IsZero() {
 				t.Fatalf("another patient snoozed until %v", got)
 			}
 			for _, body := range []string{`{"v":1}`, `{"v":2}`} {
@@ -124,7 +145,7 @@ func TestStore(t *testing.T) {
 			if string(s2.Secret()) != string(secret) {
 				t.Fatal("the instance secret changed on restart")
 			}
-			if got, _ := s2.SnoozedUntil(ctx, "p1"); !got.Equal(until) {
+			if got, _ := s2.SnoozedUntil(ctx, "", "p1"); !got.Equal(until) {
 				t.Fatal("snooze lost on reopen")
 			}
 		})

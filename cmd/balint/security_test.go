@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/balint-health/balint/cards"
 	balinthttp "github.com/balint-health/balint/http"
 
 	"github.com/balint-health/balint/advice"
@@ -190,5 +191,37 @@ func TestFailedAuthenticationIsRateLimited(t *testing.T) {
 	good := e.Sign(t, e.Valid(in.URL+"/cds-services", testNow), nil, nil, nil)
 	if r := do(t, http.MethodPost, url, body, "Authorization", "Bearer "+good, "X-Forwarded-For", "198.51.100.7"); r.Status != 200 {
 		t.Fatalf("a valid caller from another address: %d %s", r.Status, r.Body)
+	}
+}
+
+// Two EHRs with the same patient id: each is its own patient. EHR A's
+// dismissal does not silence EHR B's card, and B cannot send feedback on
+// A's card (404, as for a card never issued).
+func TestTenantsAreKeptApart(t *testing.T) {
+	a, b := ehr.New(t, "https://ehr-a.example"), ehr.New(t, "https://ehr-b.example")
+	in := start(t, func(c *Config) {
+		c.Dev = false
+		c.Issuers = []auth.Issuer{{ID: a.Issuer, JWKSURL: a.JWKSURL}, {ID: b.Issuer, JWKSURL: b.JWKSURL}}
+		c.Demo = true
+	})
+	call := func(e *ehr.EHR, path, body string) response {
+		tok := e.Sign(t, e.Valid(in.URL+"/cds-services", testNow), nil, nil, nil)
+		return do(t, http.MethodPost, in.URL+"/cds-services/"+path, body, "Authorization", "Bearer "+tok)
+	}
+	cardA := cardsOf(t, call(a, advice.ReviewID, patientView("demo-pattern", "")))
+	if len(cardA) != 1 {
+		t.Fatalf("EHR A: %d cards", len(cardA))
+	}
+	if r := call(b, advice.ReviewID+"/feedback", feedback(cardA[0].UUID, "overridden", cards.OverrideNotAppropriate, in.Clock.Now())); r.Status != http.StatusNotFound {
+		t.Fatalf("EHR B's feedback on EHR A's card: %d", r.Status)
+	}
+	if r := call(a, advice.ReviewID+"/feedback", feedback(cardA[0].UUID, "overridden", cards.OverrideNotAppropriate, in.Clock.Now())); r.Status != 200 {
+		t.Fatalf("EHR A's feedback: %d %s", r.Status, r.Body)
+	}
+	if c := cardsOf(t, call(a, advice.ReviewID, patientView("demo-pattern", ""))); len(c) != 0 {
+		t.Fatal("EHR A's dismissal did not snooze its own patient")
+	}
+	if c := cardsOf(t, call(b, advice.ReviewID, patientView("demo-pattern", ""))); len(c) != 1 {
+		t.Fatal("EHR A's dismissal silenced EHR B's patient of the same id")
 	}
 }
