@@ -45,6 +45,8 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_FHIR_PAGE_SIZE", strconv.Itoa(client.DefaultLimits.PageSize), "_count sent on FHIR searches (fewer, larger pages: each page is a round trip, and servers cap _count themselves)"},
 	{"BALINT_FHIR_MAX_PAGES", strconv.Itoa(client.DefaultLimits.MaxPages), "most pages followed for one query"},
 	{"BALINT_FHIR_MAX_RESOURCES", strconv.Itoa(client.DefaultLimits.MaxResources), "most resources accepted for one history"},
+	{"BALINT_FHIR_MAX_PAGE_MB", strconv.Itoa(int(client.DefaultLimits.MaxPageBytes >> 20)), "most MiB read from one FHIR response"},
+	{"BALINT_FHIR_MAX_HISTORY_MB", strconv.Itoa(int(client.DefaultLimits.MaxHistoryBytes >> 20)), "most MiB read from the FHIR server for one history, all responses together (a server streaming more fails the hook with 412)"},
 	{"BALINT_FHIR_CACHE_TTL", "5m", "how long pages fetched from a FHIR server are reused by later hooks with the same issuer, server, patient and access token (never past the token's expires_in); 0 disables"},
 	{"BALINT_FHIR_CACHE_MB", "256", "memory for those pages, in MiB"},
 	{"BALINT_EVIDENCE_TTL", "8h", "how long an evidence link works (a clinic session)"},
@@ -135,6 +137,8 @@ func configure(args []string, getenv func(string) string) (Config, string, slog.
 	cfg.Limits.PageSize = integer("BALINT_FHIR_PAGE_SIZE")
 	cfg.Limits.MaxPages = integer("BALINT_FHIR_MAX_PAGES")
 	cfg.Limits.MaxResources = integer("BALINT_FHIR_MAX_RESOURCES")
+	cfg.Limits.MaxPageBytes = int64(integer("BALINT_FHIR_MAX_PAGE_MB")) << 20
+	cfg.Limits.MaxHistoryBytes = int64(integer("BALINT_FHIR_MAX_HISTORY_MB")) << 20
 	if d, err := time.ParseDuration(get("BALINT_FHIR_CACHE_TTL")); err != nil || d < 0 {
 		errs = append(errs, "BALINT_FHIR_CACHE_TTL: not a duration (e.g. 5m, or 0 to disable)")
 	} else {

@@ -383,3 +383,35 @@ func TestRedirectsAndPathEscapes(t *testing.T) {
 		t.Errorf("a path under the base: %v", err)
 	}
 }
+
+// A FHIR server streaming 2 GB: the history reads at most its byte limit
+// and the query fails, naming it; the rest is never read.
+func TestStreamingGigabytesIsBounded(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[`)
+		chunk := []byte(strings.Repeat(`{"resource":{"resourceType":"Encounter","id":"e","status":"finished","class":{"code":"AMB"}}},`, 1000))
+		for sent.Load() < 2<<30 {
+			n, err := w.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	l := testLoader(t, srv.URL+"/fhir")
+	l.Limits.MaxPageBytes, l.Limits.MaxHistoryBytes = 64<<20, 8<<20
+	_, err := l.Load(context.Background(), Request{Server: srv.URL + "/fhir", Queries: onePatientQueries()})
+	var ue *fhir.UnavailableError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "history larger than its byte limit") {
+		t.Fatalf("%v, want unavailable: history larger than its byte limit", err)
+	}
+	// The server writes into socket buffers ahead of the reader, but stops
+	// when the reader goes: far from 2 GB.
+	time.Sleep(100 * time.Millisecond)
+	if n := sent.Load(); n > 256<<20 {
+		t.Fatalf("the server sent %d MiB before the hook gave up", n>>20)
+	}
+}

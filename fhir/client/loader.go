@@ -197,7 +197,12 @@ func (l *Loader) searcher(ctx context.Context, r Request, key string) (Searcher,
 			token = t
 		}
 	}
-	return &HTTPSearcher{HTTP: l.HTTP, Base: r.Server, Token: token, Limits: l.Limits, Observe: l.Observe}, fhir.FromServer, nil
+	var budget *atomic.Int64
+	if l.Limits.MaxHistoryBytes > 0 {
+		budget = new(atomic.Int64)
+		budget.Store(l.Limits.MaxHistoryBytes)
+	}
+	return &HTTPSearcher{HTTP: l.HTTP, Base: r.Server, Token: token, Limits: l.Limits, Observe: l.Observe, Budget: budget}, fhir.FromServer, nil
 }
 
 // ErrNotAllowed marks a fhirServer the SSRF guard refused.

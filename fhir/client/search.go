@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/balint-health/balint/fhir"
@@ -24,8 +25,11 @@ type Limits struct {
 	MaxPages int
 	// MaxResources is the most entries accepted for one history.
 	MaxResources int
-	// MaxPageBytes is the most bytes read from one response.
-	MaxPageBytes int64
+	// MaxPageBytes is the most bytes read from one response, and
+	// MaxHistoryBytes from all the responses of one history: a server
+	// streaming gigabytes costs at most this much memory per hook.
+	MaxPageBytes    int64
+	MaxHistoryBytes int64
 	// Retries is how many times a failed GET is tried again.
 	Retries int
 	// Backoff is the first retry's wait; it doubles, with jitter.
@@ -34,12 +38,13 @@ type Limits struct {
 
 // DefaultLimits are sized for a 10,000-resource history.
 var DefaultLimits = Limits{
-	PageSize:     1000,
-	MaxPages:     100,
-	MaxResources: 15000,
-	MaxPageBytes: 64 << 20,
-	Retries:      2,
-	Backoff:      100 * time.Millisecond,
+	PageSize:        1000,
+	MaxPages:        100,
+	MaxResources:    15000,
+	MaxPageBytes:    64 << 20,
+	MaxHistoryBytes: 64 << 20,
+	Retries:         2,
+	Backoff:         100 * time.Millisecond,
 }
 
 // Searcher runs one FHIR search, handing each page's raw Bundle to page in
@@ -56,6 +61,9 @@ type HTTPSearcher struct {
 	Limits Limits
 	// Observe, if set, is told of every page fetched (for metrics).
 	Observe func(resourceType string, d time.Duration, err error)
+	// Budget, if set, is the bytes the history may still read, shared by
+	// the searches of one history (Limits.MaxHistoryBytes).
+	Budget *atomic.Int64
 }
 
 // searchError is a failure with a reason safe to show and log.
@@ -158,6 +166,24 @@ var (
 	errTooManyRedirects = errors.New("too many redirects")
 )
 
+var errOverBudget = errors.New("history byte budget spent")
+
+// budgetReader spends a history's byte budget as it reads, so that the
+// searches of one history, running side by side, cannot each read the
+// whole of it.
+type budgetReader struct {
+	r io.Reader
+	b *atomic.Int64
+}
+
+func (br budgetReader) Read(p []byte) (int, error) {
+	n, err := br.r.Read(p)
+	if br.b.Add(-int64(n)) < 0 {
+		return n, errOverBudget
+	}
+	return n, err
+}
+
 // client is the HTTP client for this server: it follows a redirect only
 // under the server's base (the token goes with it, and Go's own rule would
 // send it to another port of the same host), at most five, and never with
@@ -208,7 +234,14 @@ func (s *HTTPSearcher) getOnce(ctx context.Context, u string) ([]byte, time.Dura
 	default:
 		return nil, 0, fail("HTTP "+strconv.Itoa(resp.StatusCode), nil)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, s.Limits.MaxPageBytes+1))
+	var r io.Reader = resp.Body
+	if s.Budget != nil {
+		r = budgetReader{r, s.Budget}
+	}
+	body, err := io.ReadAll(io.LimitReader(r, s.Limits.MaxPageBytes+1))
+	if errors.Is(err, errOverBudget) {
+		return nil, 0, fail("history larger than its byte limit", nil)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, fail("deadline exceeded", ctx.Err())
