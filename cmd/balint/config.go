@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ import (
 var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_ADDR", ":8080", "listen address (127.0.0.1:8080 when development mode is on by default, see BALINT_DEV)"},
 	{"BALINT_ADMIN_ADDR", "", "when set (e.g. :9090), /metrics and /readyz are served there and not on the public port (point Prometheus and the readiness probe at it)"},
-	{"BALINT_BASE_URL", "http://localhost:8080", "public URL of the service: JWT audience is BASE_URL/cds-services; card and evidence links start with it"},
+	{"BALINT_BASE_URL", "", "public URL of the service: JWT audience is BASE_URL/cds-services; card and evidence links start with it. Unset: http:// and the listen address (localhost for all interfaces)"},
 	{"DATABASE_URL", "", "Postgres URL (postgres://...); when empty, SQLite at BALINT_SQLITE_PATH"},
 	{"BALINT_SQLITE_PATH", "balint.db", "SQLite file for feedback, snoozes and evidence snapshots"},
 	{"BALINT_POLICY", "", "YAML policy file replacing the embedded default (thresholds, windows, code sets, CEL criteria)"},
@@ -166,15 +167,19 @@ func configure(args []string, getenv func(string) string) (Config, string, slog.
 		errs = append(errs, "BALINT_LOG_LEVEL: "+err.Error())
 	}
 
-	fs := flag.NewFlagSet("balint", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&addr, "addr", addr, "listen address (BALINT_ADDR)")
-	fs.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode (BALINT_DEV): no EHR authentication, demo on")
-	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "serve the embedded demo patients (BALINT_DEMO)")
-	fs.StringVar(&cfg.PolicyPath, "policy", cfg.PolicyPath, "policy file (BALINT_POLICY)")
-	fs.StringVar(&cfg.BaseURL, "base-url", cfg.BaseURL, "public URL (BALINT_BASE_URL)")
+	fs := flagSet(&cfg, &addr)
 	if err := fs.Parse(args); err != nil {
-		return cfg, "", 0, fmt.Errorf("flags: %w (see README, Configuration)", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, "", 0, err
+		}
+		return cfg, "", 0, &usageError{err}
+	}
+	// Links must lead where the service is served: with an address but no
+	// public URL, the public URL is that address.
+	baseGiven := getenv("BALINT_BASE_URL") != ""
+	fs.Visit(func(f *flag.Flag) { baseGiven = baseGiven || f.Name == "base-url" })
+	if !baseGiven {
+		cfg.BaseURL = baseURLOf(addr)
 	}
 	if f := get("BALINT_ISSUERS"); f != "" {
 		if err := readYAML(f, &cfg.Issuers); err != nil {
@@ -210,4 +215,58 @@ func list(s string) []string {
 		}
 	}
 	return out
+}
+
+// flagSet defines the command line's flags over cfg and addr.
+func flagSet(cfg *Config, addr *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("balint", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(addr, "addr", *addr, "listen address (BALINT_ADDR)")
+	fs.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode (BALINT_DEV): no EHR authentication, demo on")
+	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "serve the embedded demo patients (BALINT_DEMO)")
+	fs.StringVar(&cfg.PolicyPath, "policy", cfg.PolicyPath, "policy file (BALINT_POLICY)")
+	fs.StringVar(&cfg.BaseURL, "base-url", cfg.BaseURL, "public URL for card and evidence links (BALINT_BASE_URL; default: the listen address)")
+	return fs
+}
+
+// usageError is a command line that could not be read: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return "flags: " + e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usage is what --help prints: the flags, the variables a deployment sets
+// first, and an example.
+func usage() string {
+	var cfg Config
+	var addr string
+	var b strings.Builder
+	b.WriteString("balint: the Balint CDS Hooks service\n\nUsage:\n  balint [flags]\n\nFlags:\n")
+	fs := flagSet(&cfg, &addr)
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	b.WriteString("\nMain variables (every one, with its default: README, Configuration):\n")
+	for _, name := range []string{"BALINT_ISSUERS", "DATABASE_URL", "BALINT_BASE_URL", "BALINT_ADDR", "BALINT_POLICY", "BALINT_TIMEZONE", "BALINT_ADMIN_ADDR"} {
+		for _, e := range Env {
+			if e.Name == name {
+				fmt.Fprintf(&b, "  %-20s %s\n", e.Name, e.Meaning)
+			}
+		}
+	}
+	b.WriteString("\nExample (production):\n  BALINT_ISSUERS=/etc/balint/issuers.yaml DATABASE_URL=postgres://balint@db/balint \\\n" +
+		"  BALINT_BASE_URL=https://balint.hospital.example balint\n\nLocal development, demo patients:\n  balint --dev\n")
+	return b.String()
+}
+
+// baseURLOf is the URL an address is served at: ":8080" is
+// http://localhost:8080.
+func baseURLOf(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -79,6 +81,49 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 	for _, e := range Env {
 		if !strings.Contains(string(readme), "| `"+e.Name+"` |") {
 			t.Errorf("README lacks %s", e.Name)
+		}
+	}
+}
+
+// Links lead where the service is served: with an address and no public
+// URL, the public URL is that address; a given one always wins.
+func TestBaseURLFollowsTheAddress(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "http://127.0.0.1:8080"}, // a bare run listens on loopback
+		{[]string{"--addr", ":9000"}, nil, "http://localhost:9000"},
+		{[]string{"--addr", "127.0.0.1:8091"}, nil, "http://127.0.0.1:8091"},
+		{nil, map[string]string{"BALINT_ADDR": "10.0.0.5:8080"}, "http://10.0.0.5:8080"},
+		{[]string{"--addr", ":9000"}, map[string]string{"BALINT_BASE_URL": "https://balint.example/"}, "https://balint.example"},
+		{[]string{"--addr", ":9000", "--base-url", "https://b.example"}, nil, "https://b.example"},
+	}
+	for _, tt := range tests {
+		cfg, _, _, err := configure(tt.args, func(k string) string { return tt.env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.BaseURL != tt.want {
+			t.Errorf("%v %v: base URL %s, want %s", tt.args, tt.env, cfg.BaseURL, tt.want)
+		}
+	}
+}
+
+// --help prints usage and is not an error; an unknown flag is a usage
+// error (exit status 2 in main).
+func TestHelpAndUnknownFlags(t *testing.T) {
+	if _, _, _, err := configure([]string{"--help"}, func(string) string { return "" }); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	var ue *usageError
+	if _, _, _, err := configure([]string{"--bogus"}, func(string) string { return "" }); !errors.As(err, &ue) {
+		t.Fatalf("--bogus: %v", err)
+	}
+	for _, want := range []string{"-addr", "-dev", "BALINT_ISSUERS", "DATABASE_URL", "Example"} {
+		if !strings.Contains(usage(), want) {
+			t.Errorf("usage lacks %q", want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,7 +25,16 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	err := run()
+	var ue *usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Print(usage())
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "balint:", err)
+		fmt.Fprint(os.Stderr, usage())
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "balint:", err)
 		os.Exit(1)
 	}
