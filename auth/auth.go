@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -133,7 +135,9 @@ func NewAuthenticator(ctx context.Context, cfg Config) (*Authenticator, error) {
 			RateLimitWaitMax:          time.Second,
 			RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
 				return func(ctx context.Context, err error) {
-					a.log().WarnContext(ctx, "JWKS refresh failed", slog.String("issuer", iss.ID))
+					// Why, and where: never the key, never the response body.
+					a.log().WarnContext(ctx, "JWKS refresh failed", slog.String("issuer", iss.ID),
+						slog.String("host", u.Host), slog.String("why", jwksFailure(err)))
 				}
 			},
 		})
@@ -143,6 +147,24 @@ func NewAuthenticator(ctx context.Context, cfg Config) (*Authenticator, error) {
 		a.keys[iss.ID] = kf
 	}
 	return a, nil
+}
+
+var statusCode = regexp.MustCompile(`status code:? ?(\d{3})`)
+
+// jwksFailure names why a JWKS could not be fetched, as a class: an HTTP
+// status, a timeout, a refused connection, or an answer that is not a JWKS.
+func jwksFailure(err error) string {
+	var ne net.Error
+	switch m := statusCode.FindStringSubmatch(err.Error()); {
+	case m != nil:
+		return "HTTP " + m[1]
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &ne):
+		return "connection failed"
+	default:
+		return "not a usable JWKS"
+	}
 }
 
 func (a *Authenticator) log() *slog.Logger {

@@ -375,3 +375,45 @@ func (s *DB) Expansions(ctx context.Context) (map[string][]byte, error) {
 	}
 	return out, nil
 }
+
+// Snooze is one override that silences a patient's card.
+type Snooze struct {
+	ServiceID  string
+	ReasonCode string
+	OutcomeAt  time.Time
+	Until      time.Time
+}
+
+// Snoozes are a caller's patient's snoozes still in force at now, latest
+// first.
+func (s *DB) Snoozes(ctx context.Context, caller, patientID string, now time.Time) ([]Snooze, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT service_id, reason_code, outcome_at, snooze_until FROM feedback
+		WHERE patient_key = $1 AND snooze_until > $2 ORDER BY snooze_until DESC`, s.PatientKey(caller, patientID), ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("store: snoozes: %w", err)
+	}
+	defer rows.Close()
+	var out []Snooze
+	for rows.Next() {
+		var sn Snooze
+		var at, until int64
+		if err := rows.Scan(&sn.ServiceID, &sn.ReasonCode, &at, &until); err != nil {
+			return nil, fmt.Errorf("store: snoozes: %w", err)
+		}
+		sn.OutcomeAt, sn.Until = time.UnixMilli(at).UTC(), time.UnixMilli(until).UTC()
+		out = append(out, sn)
+	}
+	return out, rows.Err()
+}
+
+// ClearSnoozes ends a caller's patient's snoozes: the feedback stays on
+// record, the card may show again. It reports how many were cleared.
+func (s *DB) ClearSnoozes(ctx context.Context, caller, patientID string, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, "UPDATE feedback SET snooze_until = 0 WHERE patient_key = $1 AND snooze_until > $2",
+		s.PatientKey(caller, patientID), ms(now))
+	if err != nil {
+		return 0, fmt.Errorf("store: clear snoozes: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

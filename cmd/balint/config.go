@@ -241,7 +241,7 @@ func usage() string {
 	var cfg Config
 	var addr string
 	var b strings.Builder
-	b.WriteString("balint: the Balint CDS Hooks service\n\nUsage:\n  balint [flags]\n\nFlags:\n")
+	b.WriteString("balint: the Balint CDS Hooks service\n\nUsage:\n  balint [flags]\n  balint snooze list|clear PATIENT_ID   (see balint snooze --help)\n\nFlags:\n")
 	fs := flagSet(&cfg, &addr)
 	fs.SetOutput(&b)
 	fs.PrintDefaults()

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +168,46 @@ func TestFeedbackItemsAndBatches(t *testing.T) {
 	r := do(t, http.MethodPost, in.URL+"/cds-services/"+advice.OrderSelectID+"/feedback", `{"feedback":[`+accepted(c.Suggestions[0].UUID)+`]}`)
 	if r.Status != http.StatusNotFound {
 		t.Fatalf("feedback to another service: %d", r.Status)
+	}
+}
+
+// A newcomer who dismissed the demo card gets it back with `balint snooze
+// clear`, without deleting files; the feedback stays on record.
+func TestSnoozeSubcommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "balint.db")
+	in := start(t, func(c *Config) { c.SQLitePath = path })
+	c := in.reviewCards(t, "demo-pattern")
+	if r := in.sendFeedback(t, feedback(c[0].UUID, "overridden", cards.OverrideNotAppropriate, in.Clock.Now())); r.Status != 200 {
+		t.Fatalf("%d", r.Status)
+	}
+	env := func(k string) string {
+		if k == "BALINT_SQLITE_PATH" {
+			return path
+		}
+		return ""
+	}
+	var out strings.Builder
+	if err := snooze(context.Background(), []string{"list", "demo-pattern"}, env, in.Clock.Now(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "balint-review") || !strings.Contains(out.String(), "not-appropriate") {
+		t.Fatalf("list: %s", out.String())
+	}
+	out.Reset()
+	if err := snooze(context.Background(), []string{"clear", "demo-pattern"}, env, in.Clock.Now(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "1 snooze(s) cleared") {
+		t.Fatalf("clear: %s", out.String())
+	}
+	if c := in.reviewCards(t, "demo-pattern"); len(c) != 1 {
+		t.Fatal("the card did not come back after the snooze was cleared")
+	}
+	if got := counter(t, in, "balint_feedback_total", `outcome="overridden",service="balint-review"`); got != 1 {
+		t.Fatalf("the feedback was not kept: %v", got)
+	}
+	var ue *usageError
+	if err := snooze(context.Background(), []string{"forget", "demo-pattern"}, env, in.Clock.Now(), &out); !errors.As(err, &ue) {
+		t.Fatalf("unknown verb: %v", err)
 	}
 }

@@ -32,7 +32,11 @@ func main() {
 		fmt.Print(usage())
 	case errors.As(err, &ue):
 		fmt.Fprintln(os.Stderr, "balint:", err)
-		fmt.Fprint(os.Stderr, usage())
+		if len(os.Args) > 1 && os.Args[1] == "snooze" {
+			fmt.Fprint(os.Stderr, snoozeUsage)
+		} else {
+			fmt.Fprint(os.Stderr, usage())
+		}
 		os.Exit(2)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "balint:", err)
@@ -41,6 +45,13 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == "snooze" {
+		if len(os.Args) > 2 && (os.Args[2] == "--help" || os.Args[2] == "-h") {
+			fmt.Print(snoozeUsage)
+			return nil
+		}
+		return snooze(context.Background(), os.Args[2:], os.Getenv, time.Now(), os.Stdout)
+	}
 	cfg, addr, level, err := configure(os.Args[1:], os.Getenv)
 	if err != nil {
 		return err
