@@ -2,6 +2,7 @@ package cards
 
 import (
 	"bytes"
+	"fmt"
 	"html/template"
 	"strings"
 
@@ -9,16 +10,78 @@ import (
 )
 
 // RulePage renders the page a card's source links to: the rule as this
-// site runs it, with its thresholds and the policy file. Its sentences to
-// the clinician are the cards' own.
-func RulePage(p *rules.Policy, raw []byte) ([]byte, error) {
+// site runs it, its thresholds, windows and code sets as tables a clinician
+// reads, and a link to the policy file (PolicyPath). Its sentences to the
+// clinician are the cards' own.
+func RulePage(p *rules.Policy) ([]byte, error) {
 	var b bytes.Buffer
 	err := rulePage.Execute(&b, struct {
 		P                          *rules.Policy
-		Raw                        string
+		Numbers                    []row
+		Sets                       []codeRow
+		PolicyPath                 string
 		NotReal, Advice, Overrides string
-	}{p, string(raw), NotRealLine, AdviceLine, overrideList()})
+	}{p, numbers(p), codeSets(p), PolicyPath, NotRealLine, AdviceLine, overrideList()})
 	return b.Bytes(), err
+}
+
+// PolicyPath serves the policy file the page describes.
+const PolicyPath = "/rule/policy.yaml"
+
+type row struct{ Name, Value string }
+
+type codeRow struct {
+	Name  string
+	Codes []string
+}
+
+// numbers are the policy's thresholds, windows and snoozes as a clinician
+// names them.
+func numbers(p *rules.Policy) []row {
+	w, t, z := p.Windows, p.Thresholds, p.Snooze
+	hospice := "any time"
+	if w.HospiceMonths > 0 {
+		hospice = fmt.Sprintf("%d months", w.HospiceMonths)
+	}
+	return []row{
+		{"Normal investigations needed", fmt.Sprint(t.NormalInvestigations)},
+		{"... in the last", fmt.Sprintf("%d months", w.InvestigationsMonths)},
+		{"... over at least", fmt.Sprintf("%d body systems or categories", t.BodySystems)},
+		{"... the first at least this long before the last", fmt.Sprintf("%d months", t.PersistenceMonths)},
+		{"The same test repeated within this counts once", fmt.Sprintf("%d days", w.SameTestDays)},
+		{"Specialties needed (or primary-care encounters)", fmt.Sprintf("%d (or %d)", t.Specialties, t.PrimaryCareEncounters)},
+		{"... specialties counted over", fmt.Sprintf("%d months", w.SpecialtiesMonths)},
+		{"... primary-care encounters counted over", fmt.Sprintf("%d months", w.PrimaryCareMonths)},
+		{"Youngest age", fmt.Sprintf("%d years", t.MinAge)},
+		{"Pregnancy overlapping the last", fmt.Sprintf("%d months", w.PregnancyMonths)},
+		{"Hospice care", hospice},
+		{"Mental-health care in the last", fmt.Sprintf("%d months", w.MentalHealthMonths)},
+		{"A questionnaire or screening in the last", fmt.Sprintf("%d months", w.ScreeningMonths)},
+		{"An open order is work-up if made within", fmt.Sprintf("%d months", w.OpenRequestMonths)},
+		{"A report not yet final is work-up within", fmt.Sprintf("%d days", w.PendingReportDays)},
+		{"Set aside by a clinician: silent for", fmt.Sprintf("%d months (%d for red flags under investigation)", z.DismissedMonths, z.RedFlagMonths)},
+	}
+}
+
+// codeSets are the policy's code sets, each as it is written ("isa/" is a
+// SNOMED concept and its descendants; "C00-C97" an ICD-10 range).
+func codeSets(p *rules.Policy) []codeRow {
+	c := p.Codes
+	return []codeRow{
+		{"Active cancer", c.Cancer},
+		{"Pregnancy", c.Pregnancy},
+		{"Hospice care", c.Hospice},
+		{"Mental-health referrals and therapies", c.MentalHealthReferrals},
+		{"Mental-health specialties and services", c.MentalHealthSpecialties},
+		{"Questionnaires and screenings (observations)", c.ScreeningObservations},
+		{"Screenings (procedures)", c.ScreeningProcedures},
+		{"Chronic conditions whose monitoring does not count", c.ChronicConditions},
+		{"Primary care", c.PrimaryCareSpecialties},
+		{"Not specialties (radiology, pathology, hospice)", c.NotSpecialties},
+		{"Normal interpretation codes", c.NormalInterpretations},
+		{"Critical interpretation codes", c.CriticalInterpretations},
+		{"Normal conclusions", c.NormalConclusions},
+	}
 }
 
 func overrideList() string {
@@ -31,7 +94,9 @@ func overrideList() string {
 
 var rulePage = template.Must(template.New("rule").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Balint: the rule</title>
-<style>body{font-family:system-ui,sans-serif;max-width:860px;margin:2rem auto;padding:0 1rem;line-height:1.5}pre{background:#f5f5f5;padding:1rem;overflow:auto}</style>
+<style>body{font-family:system-ui,sans-serif;max-width:860px;margin:2rem auto;padding:0 1rem;line-height:1.5}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+code{font-size:.9em}</style>
 </head><body>
 <h1>Repeated normal investigations: when Balint suggests a whole-person review</h1>
 <p>Patients sometimes present again and again with physical symptoms whose investigations come back normal,
@@ -63,7 +128,16 @@ who looks at the whole person. Balint makes that pattern visible. It advises, ex
 <h2>Evidence</h2>
 <p>Rolfe &amp; Burton, JAMA Intern Med 2013;173:407 (diagnostic tests do not reassure); den Boeft 2014; Bromley &amp; Turner 2014;
 Burton et al., Lancet 2024 (MSS3). Record-based case finding is weak alone, so the card advises and shows what it fired on.</p>
-<h2>This site's policy</h2>
-<pre>{{.Raw}}</pre>
+<h2>This site's numbers</h2>
+<table><tr><th>What</th><th>This site</th></tr>
+{{range .Numbers}}<tr><td>{{.Name}}</td><td>{{.Value}}</td></tr>
+{{end}}</table>
+<h2>This site's code sets</h2>
+<p>A code of any system; <code>isa/</code> is a SNOMED CT concept and all its descendants; a range such as
+<code>C00-C97</code> is ICD-10, read with or without its dot.</p>
+<table><tr><th>Set</th><th>Codes</th></tr>
+{{range .Sets}}<tr><td>{{.Name}}</td><td>{{range $i, $c := .Codes}}{{if $i}}, {{end}}<code>{{$c}}</code>{{end}}</td></tr>
+{{end}}</table>
+<p>The policy file, for the site's informatics team: <a href="{{.PolicyPath}}" download>policy.yaml</a>.</p>
 </body></html>
 `))

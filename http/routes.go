@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/balint-health/balint/cards"
 	"github.com/balint-health/balint/errs"
 	"github.com/balint-health/balint/evidence"
 )
@@ -42,6 +43,7 @@ func (s *Server) routes() []Route {
 	return append(admin, []Route{
 		{http.MethodGet, "/healthz", s.healthz, nil},
 		{http.MethodGet, "/rule", s.rule, nil},
+		{http.MethodGet, cards.PolicyPath, s.policy, nil},
 		{http.MethodGet, evidence.Path + ":token", s.evidence, nil},
 		{http.MethodGet, "/cds-services", s.discovery, discovery},
 		{http.MethodPost, "/cds-services/:id", s.invoke, hook},
@@ -110,6 +112,10 @@ func (s *Server) ready(ctx context.Context) (int, map[string]string) {
 }
 
 func (s *Server) rule(c echo.Context) error { return c.HTMLBlob(http.StatusOK, s.d.RulePage) }
+
+func (s *Server) policy(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml; charset=utf-8", s.d.Policy)
+}
 
 func (s *Server) evidence(c echo.Context) error {
 	h := c.Response().Header()

@@ -51,6 +51,8 @@ type Deps struct {
 	Metrics  *metrics.Metrics
 	Ready    func(ctx context.Context) error
 	RulePage []byte
+	// Policy is the policy file in force, as written.
+	Policy []byte
 	Logger   *slog.Logger
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/balint-health/balint/cards"
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/fhir/demo"
+	"github.com/balint-health/balint/rules"
 )
 
 var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
@@ -200,5 +201,26 @@ func TestSuggestionResources(t *testing.T) {
 	}
 	if n < 4 {
 		t.Fatalf("only %d actions checked", n)
+	}
+}
+
+// /rule shows the site's policy as tables a clinician reads, with the
+// policy file one link away, not in front of them.
+func TestRulePage(t *testing.T) {
+	in := start(t, nil)
+	r := do(t, http.MethodGet, in.URL+"/rule", "")
+	page := string(r.Body)
+	for _, want := range []string{"<table", "Normal investigations needed", "<td>3</td>", "24 months", "any time",
+		"<code>isa/363346000</code>", "<code>C00-C97</code>", `href="/rule/policy.yaml"`, cards.NotRealLine} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/rule lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "investigations_months:") {
+		t.Error("/rule shows the raw policy file")
+	}
+	y := do(t, http.MethodGet, in.URL+"/rule/policy.yaml", "")
+	if y.Status != 200 || string(y.Body) != string(rules.DefaultPolicyYAML()) || !strings.HasPrefix(y.Header.Get("Content-Type"), "application/yaml") {
+		t.Fatalf("policy file: %d %s", y.Status, y.Header.Get("Content-Type"))
 	}
 }

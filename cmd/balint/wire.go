@@ -180,7 +180,7 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 			return fail(err)
 		}
 	}
-	rulePage, err := cards.RulePage(policy, rawPolicy)
+	rulePage, err := cards.RulePage(policy)
 	if err != nil {
 		return fail(err)
 	}
@@ -189,7 +189,7 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 		RateLimit: cfg.RateLimit, Burst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
 		PublicDiscovery: cfg.PublicDiscovery, SeparateAdmin: cfg.AdminAddr != "",
 	}, balinthttp.Deps{
-		Advisor: advisor, Auth: authn, Pages: pages, Metrics: p.Metrics, RulePage: rulePage, Logger: log,
+		Advisor: advisor, Auth: authn, Pages: pages, Metrics: p.Metrics, RulePage: rulePage, Policy: rawPolicy, Logger: log,
 		Ready: func(ctx context.Context) error { return st.Ping(ctx) },
 	})
 	p.Handler, p.Admin = srv.Handler, srv.Admin
