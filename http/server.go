@@ -53,7 +53,7 @@ type Deps struct {
 	RulePage []byte
 	// Policy is the policy file in force, as written.
 	Policy []byte
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // Advisor is the use case behind the hook routes (advice.Advisor).
