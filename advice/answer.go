@@ -17,14 +17,14 @@ import (
 // review answers patient-view and encounter-start: one card when the rule
 // fires, none otherwise.
 func (a *Advisor) review(ctx context.Context, call *Call, queries map[string]string) (*cdshooks.Response, error) {
-	d, err := a.decide(ctx, call, queries)
+	d, who, err := a.decide(ctx, call, queries)
 	if err != nil {
 		return nil, err
 	}
 	if !d.Fire {
 		return &cdshooks.Response{}, nil
 	}
-	cc, err := a.cardContext(ctx, call, d)
+	cc, err := a.cardContext(ctx, call, d, who)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (a *Advisor) orders(ctx context.Context, call *Call, queries map[string]str
 	if len(drafts) == 0 {
 		return &cdshooks.Response{}, nil
 	}
-	d, err := a.decide(ctx, call, queries)
+	d, who, err := a.decide(ctx, call, queries)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (a *Advisor) orders(ctx context.Context, call *Call, queries map[string]str
 			continue
 		}
 		if cc == nil {
-			c, err := a.cardContext(ctx, call, d)
+			c, err := a.cardContext(ctx, call, d, who)
 			if err != nil {
 				return nil, err
 			}
@@ -74,13 +74,13 @@ func (a *Advisor) orders(ctx context.Context, call *Call, queries map[string]str
 	return &cdshooks.Response{Cards: out}, nil
 }
 
-func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision) (cards.Context, error) {
+func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision, who evidence.Patient) (cards.Context, error) {
 	c := cards.Context{
 		ServiceID: call.ServiceID, PatientID: call.Context.PatientID, UserRef: call.Context.UserID,
 		Now: a.Now(), SourceURL: a.BaseURL + "/rule",
 	}
 	if a.Pages != nil {
-		u, err := a.Pages.Link(ctx, evidence.FromDecision(d, a.policy()))
+		u, err := a.Pages.Link(ctx, evidence.FromDecision(d, a.policy(), who))
 		if err != nil {
 			return c, err
 		}

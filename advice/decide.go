@@ -9,14 +9,16 @@ import (
 	"time"
 
 	"github.com/balint-health/balint/errs"
+	"github.com/balint-health/balint/evidence"
 	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/fhir/client"
 	"github.com/balint-health/balint/metrics"
 	"github.com/balint-health/balint/rules"
 )
 
-// decide loads the history and evaluates the rule.
-func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]string) (*rules.Decision, error) {
+// decide loads the history and evaluates the rule. It also returns who the
+// patient is, for the evidence page's header.
+func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]string) (*rules.Decision, evidence.Patient, error) {
 	req := client.Request{Server: call.Request.FHIRServer, ServerNotAllowed: call.ServerNotAllowed, Queries: queries,
 		Prefetch: call.Request.Prefetch, Issuer: call.Issuer, Patient: call.Context.PatientID}
 	if auth := call.Request.FHIRAuthorization; auth != nil {
@@ -36,10 +38,10 @@ func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]str
 			a.log().LogAttrs(ctx, slog.LevelWarn, "fhirServer refused by allowlist", slog.String("service", call.ServiceID),
 				slog.String("hookInstance", call.Request.HookInstance))
 		}
-		return nil, ue
+		return nil, evidence.Patient{}, ue
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load history: %w", err)
+		return nil, evidence.Patient{}, fmt.Errorf("load history: %w", err)
 	}
 	if h.Patient == nil || h.Patient.Id == nil || *h.Patient.Id != call.Context.PatientID {
 		why := "no Patient matching context.patientId"
@@ -48,15 +50,15 @@ func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]str
 				why = "the Patient could not be read (" + s.Reason + ")"
 			}
 		}
-		return nil, errs.New(errs.Unavailable, `data for "patient" could not be obtained: %s`, why)
+		return nil, evidence.Patient{}, errs.New(errs.Unavailable, `data for "patient" could not be obtained: %s`, why)
 	}
 	snoozed, err := a.Store.SnoozedUntil(ctx, Caller(call.Issuer, call.Tenant), call.Context.PatientID)
 	if err != nil {
-		return nil, err
+		return nil, evidence.Patient{}, err
 	}
 	d := rules.Evaluate(a.policy(), rules.Input{History: h, Now: a.Now(), Zone: a.Zone, SnoozedUntil: snoozed})
 	a.record(ctx, call, h, &d)
-	return &d, nil
+	return &d, evidence.PatientOf(h.Patient), nil
 }
 
 // record logs and counts a decision: codes and counts only.

@@ -198,6 +198,7 @@ svg text{font-size:12px;fill:#333}.grid{stroke:#e0e0e0}.window{stroke:#1565c0;st
 .enc.primary-care{stroke:#6a1b9a}.enc.specialist{stroke:#00838f}
 table{border-collapse:collapse;margin-top:1rem}td,th{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left;font-size:.9rem}
 </style></head><body>
+<p class="patient">{{if .Patient.Name}}<strong>{{.Patient.Name}}</strong>{{else}}<strong>Name not recorded</strong>{{end}} · born {{if .Patient.BirthDate}}{{.Patient.BirthDate}}{{else}}(not recorded){{end}} <span class="check">Check this is your patient.</span></p>
 <h1>Investigations in the last {{.WindowMonths}} months</h1>
 <p class="muted">{{if .Fired}}The card fired on the {{.Counted}} filled dots.{{else}}The rule did not fire.{{end}}
 Filled dots counted toward the rule; rings did not (repeat within the window, monitoring, or not final).

@@ -2,14 +2,21 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/rules"
 )
 
-// Snapshot is what the page draws: a decision's investigations and
-// encounters, without patient identifiers.
+// Snapshot is what the page draws: who the patient is (so the clinician
+// can confirm it is the right one), and the decision's investigations and
+// encounters. It never holds the patient's id.
 type Snapshot struct {
+	Patient        Patient   `json:"patient"`
 	Now            time.Time `json:"now"`
 	WindowStart    time.Time `json:"windowStart"`
 	WindowMonths   int       `json:"windowMonths"`
@@ -36,9 +43,55 @@ type Tick struct {
 	PrimaryCare bool      `json:"primaryCare"`
 }
 
+// Patient is the two identifiers a clinician checks: name and birth date.
+type Patient struct {
+	Name      string `json:"name"`
+	BirthDate string `json:"birthDate"`
+}
+
+// PatientOf reads a Patient's name (the official one, else the usual,
+// else the first) and birth date as recorded.
+func PatientOf(pt *r4.Patient) Patient {
+	if pt == nil {
+		return Patient{}
+	}
+	var who Patient
+	who.BirthDate = fhir.String(pt.BirthDate)
+	best := -1
+	for _, n := range pt.Name {
+		rank := 2
+		if n.Use != nil {
+			switch *n.Use {
+			case r4.NameUseOfficial:
+				rank = 0
+			case r4.NameUseUsual:
+				rank = 1
+			case r4.NameUseOld, r4.NameUseMaiden, r4.NameUseAnonymous:
+				continue
+			}
+		}
+		if best == -1 || rank < best {
+			best = rank
+			who.Name = nameText(n)
+		}
+	}
+	return who
+}
+
+func nameText(n r4.HumanName) string {
+	if t := fhir.String(n.Text); t != "" {
+		return t
+	}
+	parts := slices.Clone(n.Given)
+	if f := fhir.String(n.Family); f != "" {
+		parts = append(parts, f)
+	}
+	return strings.Join(parts, " ")
+}
+
 // FromDecision builds a snapshot.
-func FromDecision(d *rules.Decision, p *rules.Policy) Snapshot {
-	s := Snapshot{Now: d.Now, WindowStart: d.WindowStart, WindowMonths: p.Windows.InvestigationsMonths, Fired: d.Fire}
+func FromDecision(d *rules.Decision, p *rules.Policy, who Patient) Snapshot {
+	s := Snapshot{Patient: who, Now: d.Now, WindowStart: d.WindowStart, WindowMonths: p.Windows.InvestigationsMonths, Fired: d.Fire}
 	counted := map[string]bool{}
 	for _, c := range d.Counted {
 		counted[c.Ref] = true

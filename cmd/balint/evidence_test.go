@@ -47,6 +47,10 @@ func TestEvidencePage(t *testing.T) {
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q", cc)
 	}
+	// Two identifiers at the top, so the clinician can confirm the patient.
+	if !regexp.MustCompile(`<strong>Patient\d{4} Synthetic</strong> · born \d{4}-\d{2}-\d{2} <span class="check">Check this is your patient.</span>`).MatchString(page) {
+		t.Error("the page does not start with the patient's name and birth date")
+	}
 	if strings.Contains(link, "demo-pattern") {
 		t.Errorf("link names the patient: %s", link)
 	}
@@ -132,6 +136,9 @@ func TestEvidencePageInChromium(t *testing.T) {
 	}
 	if !strings.Contains(string(dom), `<svg id="timeline"`) {
 		t.Fatal("no timeline in the rendered page")
+	}
+	if !strings.Contains(string(dom), "Check this is your patient.") {
+		t.Fatal("the rendered page does not show whose it is")
 	}
 	if out := os.Getenv("BALINT_SCREENSHOT_DIR"); out != "" {
 		b, _ := os.ReadFile(shot)
