@@ -1,6 +1,6 @@
 // Package rules decides, from one patient's history, a clock and the site's
 // time zone, whether the pattern of repeated normal investigations
-// described in shared/docs/clinical-basis.md is present, and says why in
+// described in docs/clinical-basis.md is present, and says why in
 // reason codes that cards, logs, metrics and the evidence page share. Pure:
 // values in, values out, no I/O. Windows are fixed durations (a month is
 // 30.4375 days), so moving every date and now together never changes a

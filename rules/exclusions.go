@@ -11,7 +11,7 @@ import (
 
 // The exclusions, one function per clinical family, each applying one
 // line of "Do not fire" in the clinical basis
-// (../shared/docs/clinical-basis.md, sections "Default rule" and "Reading
+// (docs/clinical-basis.md, sections "The rule" and "Reading
 // real records"). They run in this fixed order, which is the order their
 // reasons are listed in. Where the record leaves a doubt (no date, a code
 // read only from its text, an entry that could not be read) each resolves
