@@ -35,11 +35,17 @@ func Dir() string {
 	return filepath.Dir(file)
 }
 
-// Start runs the server for the test's lifetime. Without node or the npm
-// packages it skips, unless CI=true, where a missing component fails.
+// Start runs the server for the test's lifetime, on the Node that `npm ci`
+// installed beside it (package.json pins the version Medplum needs), else
+// the one on PATH; server.mjs refuses a Node its packages do not support.
+// Without node or the npm packages it skips, unless CI=true, where a
+// missing component fails.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	node, err := exec.LookPath("node")
+	node, err := filepath.Join(Dir(), "node_modules", ".bin", "node"), error(nil)
+	if _, statErr := os.Stat(node); statErr != nil {
+		node, err = exec.LookPath("node")
+	}
 	if err == nil {
 		_, err = os.Stat(filepath.Join(Dir(), "node_modules", "@medplum", "fhir-router"))
 	}

