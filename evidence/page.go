@@ -106,6 +106,7 @@ type dot struct {
 type tick struct {
 	X     int
 	Class string
+	Title string
 }
 
 type gridline struct {
@@ -125,6 +126,9 @@ type view struct {
 	EncY      int
 	EncBottom int
 	Counted   int
+	// Listed are the investigations in the table; Monitoring those of
+	// known conditions, folded under one line.
+	Listed, Monitoring []Point
 }
 
 var colours = map[string]string{"normal": "#2e7d32", "abnormal": "#e65100", "critical": "#b71c1c", "unknown": "#757575"}
@@ -169,11 +173,21 @@ func Render(s Snapshot) ([]byte, error) {
 	v.EncY = topH + len(names)*rowH + 10
 	v.EncBottom = v.EncY + 20
 	for _, e := range s.Encounters {
-		cls := "enc specialist"
+		cls, what := "enc specialist", e.Specialty
 		if e.PrimaryCare {
 			cls = "enc primary-care"
 		}
-		v.Ticks = append(v.Ticks, tick{X: x(e.Date), Class: cls})
+		if what == "" {
+			what = "encounter"
+		}
+		v.Ticks = append(v.Ticks, tick{X: x(e.Date), Class: cls, Title: e.Date.Format("2 Jan 2006") + ": " + what})
+	}
+	for _, pt := range s.Investigations {
+		if pt.Monitoring {
+			v.Monitoring = append(v.Monitoring, pt)
+		} else {
+			v.Listed = append(v.Listed, pt)
+		}
 	}
 	for t := time.Date(s.WindowStart.Year(), s.WindowStart.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0); t.Before(s.Now); t = t.AddDate(0, 1, 0) {
 		if t.Month()%3 == 1 {
@@ -197,6 +211,9 @@ h1{font-size:1.3rem}.muted{color:#555}.legend span{margin-right:1.2rem}
 svg text{font-size:12px;fill:#333}.grid{stroke:#e0e0e0}.window{stroke:#1565c0;stroke-dasharray:4 3}
 .enc.primary-care{stroke:#6a1b9a}.enc.specialist{stroke:#00838f}
 table{border-collapse:collapse;margin-top:1rem}td,th{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left;font-size:.9rem}
+td.date{white-space:nowrap}.patient{font-size:1.1rem}.check{color:#555;font-size:.9rem;margin-left:.5rem}
+@page{size:A4;margin:15mm}
+@media print{body{margin:0;max-width:none}svg{max-width:100%;height:auto}details.monitoring{display:block}details.monitoring>summary{list-style:none}}
 </style></head><body>
 <p class="patient">{{if .Patient.Name}}<strong>{{.Patient.Name}}</strong>{{else}}<strong>Name not recorded</strong>{{end}} · born {{if .Patient.BirthDate}}{{.Patient.BirthDate}}{{else}}(not recorded){{end}} <span class="check">Check this is your patient.</span></p>
 <h1>Investigations in the last {{.WindowMonths}} months</h1>
@@ -211,12 +228,15 @@ Normal results do not mean the symptoms are not real.</p>
 {{range .Points}}<circle class="{{.Class}}" cx="{{.X}}" cy="{{.Y}}" r="7" {{if .Counted}}fill="{{.Fill}}"{{else}}fill="white" stroke="{{.Fill}}" stroke-width="2"{{end}}><title>{{.Title}}</title></circle>
 {{end}}</g>
 {{end}}<text x="4" y="{{.EncY}}" dy="10">Encounters</text>
-{{range .Ticks}}<line class="{{.Class}}" x1="{{.X}}" x2="{{.X}}" y1="{{$.EncY}}" y2="{{$.EncBottom}}" stroke-width="2"><title>encounter</title></line>
+{{range .Ticks}}<line class="{{.Class}}" x1="{{.X}}" x2="{{.X}}" y1="{{$.EncY}}" y2="{{$.EncBottom}}" stroke-width="2"><title>{{.Title}}</title></line>
 {{end}}</svg>
 <h2>Rule</h2><ul>{{range .Criteria}}<li>{{.}}</li>{{end}}</ul>
 {{if .Specialties}}<h2>Specialties</h2><ul>{{range .Specialties}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Investigations</h2><table><tr><th>Date</th><th>Test</th><th>System</th><th>Result</th><th>Counted</th></tr>
-{{range .Investigations}}<tr><td>{{.Date.Format "2 Jan 2006"}}</td><td>{{.Display}}</td><td>{{.System}}</td><td>{{.Verdict}}</td><td>{{if .Counted}}yes{{else}}no{{if .Note}} ({{.Note}}){{end}}{{end}}</td></tr>
+{{range .Listed}}<tr><td class="date">{{.Date.Format "2 Jan 2006"}}</td><td>{{.Display}}</td><td>{{.System}}</td><td>{{.Verdict}}</td><td>{{if .Counted}}yes{{else}}no{{if .Note}} ({{.Note}}){{end}}{{end}}</td></tr>
 {{end}}</table>
+{{if .Monitoring}}<details class="monitoring"><summary>{{len .Monitoring}} results monitoring known conditions (not counted)</summary><table>
+{{range .Monitoring}}<tr><td class="date">{{.Date.Format "2 Jan 2006"}}</td><td>{{.Display}}</td><td>{{.System}}</td><td>{{.Verdict}}</td></tr>
+{{end}}</table></details>{{end}}
 </body></html>
 `))

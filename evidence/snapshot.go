@@ -35,12 +35,16 @@ type Point struct {
 	Verdict rules.Verdict `json:"verdict"`
 	Counted bool          `json:"counted"`
 	Note    string        `json:"note,omitempty"`
+	// Monitoring: a result monitoring a known condition, folded on the
+	// page under one line.
+	Monitoring bool `json:"monitoring,omitempty"`
 }
 
 // Tick is one encounter.
 type Tick struct {
 	Date        time.Time `json:"date"`
 	PrimaryCare bool      `json:"primaryCare"`
+	Specialty   string    `json:"specialty,omitempty"`
 }
 
 // Patient is the two identifiers a clinician checks: name and birth date.
@@ -97,7 +101,7 @@ func FromDecision(d *rules.Decision, p *rules.Policy, who Patient) Snapshot {
 		counted[c.Ref] = true
 	}
 	for _, inv := range d.Investigations {
-		pt := Point{Date: inv.Date, Display: inv.Display, System: inv.System, Verdict: inv.Verdict, Counted: counted[inv.Ref]}
+		pt := Point{Date: inv.Date, Display: inv.Display, System: inv.System, Verdict: inv.Verdict, Counted: counted[inv.Ref], Monitoring: inv.Monitoring}
 		switch {
 		case inv.Monitoring:
 			pt.Note = "monitoring of a known condition: not counted"
@@ -111,7 +115,7 @@ func FromDecision(d *rules.Decision, p *rules.Policy, who Patient) Snapshot {
 		s.Investigations = append(s.Investigations, pt)
 	}
 	for _, e := range d.Encounters {
-		s.Encounters = append(s.Encounters, Tick{Date: e.Date, PrimaryCare: e.PrimaryCare})
+		s.Encounters = append(s.Encounters, Tick{Date: e.Date, PrimaryCare: e.PrimaryCare, Specialty: e.Specialty})
 	}
 	for _, sp := range d.Specialties {
 		name := sp.Display

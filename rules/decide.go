@@ -94,6 +94,8 @@ type Encounter struct {
 	Ref         string    `json:"ref"`
 	Date        time.Time `json:"date"`
 	PrimaryCare bool      `json:"primaryCare"`
+	// Specialty names the service, when the record codes one.
+	Specialty string `json:"specialty,omitempty"`
 }
 
 // Input is everything the decision depends on.
@@ -348,7 +350,11 @@ func (e *evaluation) spread() {
 		ref := fhir.RefTo("Encounter", en.Id)
 		pc := en.ServiceType != nil && p.sets.primaryCare.coded(*en.ServiceType)
 		if e.within(t, months(p.Windows.InvestigationsMonths)) {
-			d.Encounters = append(d.Encounters, Encounter{Ref: ref, Date: t, PrimaryCare: pc})
+			enc := Encounter{Ref: ref, Date: t, PrimaryCare: pc}
+			if en.ServiceType != nil {
+				enc.Specialty = fhir.Display(en.ServiceType)
+			}
+			d.Encounters = append(d.Encounters, enc)
 		}
 		if pc {
 			if e.within(t, months(p.Windows.PrimaryCareMonths)) {

@@ -98,10 +98,18 @@ func TestEvidenceTokenRefused(t *testing.T) {
 	}
 }
 
-// The page in a real browser: headless Chromium loads the link from a
-// card, takes a screenshot, and the rendered SVG has one filled mark per
-// counted investigation.
-func TestEvidencePageInChromium(t *testing.T) {
+// browser is headless Chromium, started as this machine's probe starts it;
+// without it the test skips, or fails with CI=true.
+type browser struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	args []string
+	ctx  context.Context
+}
+
+func headless(t *testing.T) *browser {
+	t.Helper()
 	bin := os.Getenv("BALINT_CHROMIUM")
 	if bin == "" {
 		bin, _ = exec.LookPath("chromium")
@@ -113,41 +121,97 @@ func TestEvidencePageInChromium(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	in := start(t, nil)
-	link, card := evidenceLink(t, in, "demo-pattern")
 	dir := t.TempDir()
-	shot := filepath.Join(dir, "evidence.png")
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-		"--disable-component-update", "--disable-sync", "--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1000,900"}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, bin, append(args, "--screenshot="+shot, link)...).CombinedOutput(); err != nil {
-		t.Fatalf("screenshot: %v: %s", err, out)
+	t.Cleanup(cancel)
+	return &browser{t: t, bin: bin, dir: dir, ctx: ctx, args: []string{"--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--no-first-run", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1000,900"}}
+}
+
+// dom is the page at url as the browser rendered it.
+func (b *browser) dom(url string) string {
+	b.t.Helper()
+	out, err := exec.CommandContext(b.ctx, b.bin, append(b.args, "--dump-dom", url)...).Output()
+	if err != nil {
+		b.t.Fatalf("dump-dom %s: %v", url, err)
+	}
+	return string(out)
+}
+
+// screenshot saves the page at url as name.png (also in
+// BALINT_SCREENSHOT_DIR when set) and checks it is a real picture.
+func (b *browser) screenshot(url, name string) {
+	b.t.Helper()
+	shot := filepath.Join(b.dir, name+".png")
+	if out, err := exec.CommandContext(b.ctx, b.bin, append(b.args, "--screenshot="+shot, url)...).CombinedOutput(); err != nil {
+		b.t.Fatalf("screenshot: %v: %s", err, out)
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() < 5000 {
-		t.Fatalf("screenshot %v (%v)", st, err)
-	}
-	dom, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", link)...).Output()
-	if err != nil {
-		t.Fatalf("dump-dom: %v", err)
-	}
-	if got, want := len(countedMark.FindAllString(string(dom), -1)), countedIn(card.Detail); got != want {
-		t.Fatalf("rendered SVG has %d counted marks, the card lists %d", got, want)
-	}
-	if !strings.Contains(string(dom), `<svg id="timeline"`) {
-		t.Fatal("no timeline in the rendered page")
-	}
-	if !strings.Contains(string(dom), "Check this is your patient.") {
-		t.Fatal("the rendered page does not show whose it is")
+		b.t.Fatalf("screenshot %v (%v)", st, err)
 	}
 	if out := os.Getenv("BALINT_SCREENSHOT_DIR"); out != "" {
-		b, _ := os.ReadFile(shot)
-		os.WriteFile(filepath.Join(out, "evidence.png"), b, 0o644)
+		data, _ := os.ReadFile(shot)
+		os.WriteFile(filepath.Join(out, name+".png"), data, 0o644)
+	}
+}
+
+// The page in a real browser: headless Chromium loads the link from a
+// card, takes a screenshot, and the rendered SVG has one filled mark per
+// counted investigation.
+func TestEvidencePageInChromium(t *testing.T) {
+	b := headless(t)
+	in := start(t, nil)
+	link, card := evidenceLink(t, in, "demo-pattern")
+	b.screenshot(link, "evidence")
+	dom := b.dom(link)
+	if got, want := len(countedMark.FindAllString(dom, -1)), countedIn(card.Detail); got != want {
+		t.Fatalf("rendered SVG has %d counted marks, the card lists %d", got, want)
+	}
+	if !strings.Contains(dom, `<svg id="timeline"`) {
+		t.Fatal("no timeline in the rendered page")
+	}
+	if !strings.Contains(dom, "Check this is your patient.") {
+		t.Fatal("the rendered page does not show whose it is")
 	}
 	// An expired link in the browser is refused too.
 	in.Clock.Add(defaults(t).EvidenceTTL + time.Minute)
-	dom, _ = exec.CommandContext(ctx, bin, append(args, "--dump-dom", link)...).Output()
-	if !strings.Contains(string(dom), "expired or is not valid") {
+	if !strings.Contains(b.dom(link), "expired or is not valid") {
 		t.Fatal("expired link rendered the page")
+	}
+}
+
+// What a clinician reads on the page: each encounter tick names its date
+// and service, monitoring of known conditions is folded under one line,
+// dates do not wrap, and the page prints on A4.
+func TestEvidencePageForClinicians(t *testing.T) {
+	b := headless(t)
+	in := start(t, nil)
+	link, _ := evidenceLink(t, in, "demo-diabetes")
+	b.screenshot(link, "evidence-monitoring")
+	dom := b.dom(link)
+	if !regexp.MustCompile(`<summary>\d+ results monitoring known conditions \(not counted\)</summary>`).MatchString(dom) {
+		t.Error("monitoring results are not folded under one line")
+	}
+	if !regexp.MustCompile(`<line class="enc [a-z-]+"[^>]*><title>\d{1,2} [A-Z][a-z]{2} \d{4}: [^<]+</title>`).MatchString(dom) {
+		t.Error("encounter ticks do not name their date and service")
+	}
+	for _, css := range []string{"td.date{white-space:nowrap}", "@page{size:A4"} {
+		if !strings.Contains(dom, css) {
+			t.Errorf("page lacks %q", css)
+		}
+	}
+}
+
+// /rule in a real browser: the site's numbers and code sets as tables.
+func TestRulePageInChromium(t *testing.T) {
+	b := headless(t)
+	in := start(t, nil)
+	b.screenshot(in.URL+"/rule", "rule")
+	dom := b.dom(in.URL + "/rule")
+	for _, want := range []string{"<table>", "Normal investigations needed", "Active cancer", "policy.yaml"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered /rule lacks %q", want)
+		}
 	}
 }
