@@ -13,8 +13,8 @@ import (
 
 // banned matches the words a card must never use (clinical basis, "How the
 // card speaks") as whole words in any case, with their usual variants. The
-// product's own pattern (text.go, for record text) is checked against this
-// copy, written apart, not against itself.
+// product's own list (unsayable.txt, for record text) is checked against
+// this copy, written apart, not against itself.
 var banned = regexp.MustCompile(`(?i)\b(mus|somati[sz]\w*|frequent attenders?|heart-?sink\w*|medically unexplained)\b`)
 
 func TestBannedPatternItself(t *testing.T) {

@@ -1,6 +1,7 @@
 package cards
 
 import (
+	_ "embed"
 	"regexp"
 	"strings"
 	"unicode"
@@ -10,10 +11,27 @@ import (
 // maxRecordText is the longest piece of record text a card quotes.
 const maxRecordText = 120
 
-// unsayable matches the words a card must never use (clinical basis, "How
-// the card speaks"). Record text is written by others, so a test or
-// specialty name could carry one; such a name is not quoted.
-var unsayable = regexp.MustCompile(`(?i)\b(mus|somati[sz]\w*|frequent attenders?|heart-?sink\w*|medically unexplained)\b`)
+// unsayableList is the words a card must never use, kept as data so that
+// the product's code carries none of them.
+//
+//go:embed unsayable.txt
+var unsayableList string
+
+// unsayable matches those words. Record text is written by others, so a
+// test or specialty name could carry one; such a name is not quoted.
+var unsayable = wholeWords(unsayableList)
+
+// wholeWords compiles a list of alternatives, one per line (# comments and
+// blank lines skipped), into one case-blind whole-word pattern.
+func wholeWords(list string) *regexp.Regexp {
+	var alts []string
+	for line := range strings.Lines(list) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			alts = append(alts, line)
+		}
+	}
+	return regexp.MustCompile(`(?i)\b(` + strings.Join(alts, "|") + `)\b`)
+}
 
 // markdownSpecial are the characters that could change a card's markdown
 // (emphasis, links, lists, tables, headings, images, raw HTML).
