@@ -76,7 +76,7 @@ func TestOutsideRecords(t *testing.T) {
 			if accounted < total {
 				t.Errorf("%d entries sent, %d accounted for: some neither decoded nor skipped with a reason", total, accounted)
 			}
-			golden := filepath.Join("testdata", "outside", set, name+".json")
+			golden := filepath.Join("testdata", "outside", set, name+".decision.json")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 					t.Fatal(err)
