@@ -12,7 +12,6 @@ import (
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/errs"
-	"github.com/balint-health/balint/fhir"
 )
 
 func (s *Server) discovery(c echo.Context) error {
@@ -26,7 +25,7 @@ func (s *Server) invoke(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	req, hc, err := cdshooks.DecodeRequest(body, hook, fhir.Templates())
+	req, hc, err := cdshooks.DecodeRequest(body, hook, s.templates)
 	if err != nil {
 		return writeError(c, err)
 	}

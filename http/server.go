@@ -16,6 +16,7 @@ import (
 	"github.com/balint-health/balint/auth"
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/evidence"
+	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/metrics"
 )
 
@@ -78,13 +79,16 @@ type Server struct {
 	cfg   Config
 	d     Deps
 	paths map[string]bool // the route table's paths
+	// templates are the prefetch templates every service declares, built
+	// once rather than on each hook call.
+	templates map[string]string
 	// failures limits failed authentications per address (nil: off).
 	failures *authFailures
 }
 
 // New builds the server: global middleware, then the route table.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, d: d, failures: newAuthFailures(cfg.RateLimit, cfg.Burst)}
+	s := &Server{cfg: cfg, d: d, templates: fhir.Templates(), failures: newAuthFailures(cfg.RateLimit, cfg.Burst)}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
