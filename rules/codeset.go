@@ -144,15 +144,6 @@ func (s *codeSet) coded(ccs ...r4.CodeableConcept) bool {
 	return false
 }
 
-func (s *codeSet) hasAny(codes []string) bool {
-	for _, c := range codes {
-		if s.has(c) {
-			return true
-		}
-	}
-	return false
-}
-
 // concept reports whether any coding of cc is in the set or, when the set
 // has keywords, whether its text or a coding's display names one.
 func (s *codeSet) concept(cc *r4.CodeableConcept) bool {

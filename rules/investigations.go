@@ -384,12 +384,12 @@ func (r *reader) forChronicCondition(refs []r4.Reference, reasonCodes []r4.Codea
 			return true
 		}
 	}
-	want := fhir.CodesOf(reasonCodes...)
-	if !chronic.hasAny(want) {
+	if !chronic.coded(reasonCodes...) {
 		return false
 	}
+	want := fhir.CodesOf(reasonCodes...)
 	for i := range r.ix.conditions {
-		if c := &r.ix.conditions[i]; active(c) && c.Code != nil && chronic.hasAny(fhir.CodesOf(*c.Code)) && slices.ContainsFunc(fhir.CodesOf(*c.Code), func(x string) bool { return slices.Contains(want, x) }) {
+		if c := &r.ix.conditions[i]; active(c) && c.Code != nil && chronic.coded(*c.Code) && slices.ContainsFunc(fhir.CodesOf(*c.Code), func(x string) bool { return slices.Contains(want, x) }) {
 			return true
 		}
 	}
