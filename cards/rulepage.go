@@ -19,9 +19,10 @@ func RulePage(p *rules.Policy) ([]byte, error) {
 		P                          *rules.Policy
 		Numbers                    []row
 		Sets                       []codeRow
+		Intervals                  []intervalRow
 		PolicyPath                 string
 		NotReal, Advice, Overrides string
-	}{p, numbers(p), codeSets(p), PolicyPath, NotRealLine, AdviceLine, overrideList()})
+	}{p, numbers(p), codeSets(p), intervals(p), PolicyPath, NotRealLine, AdviceLine, overrideList()})
 	return b.Bytes(), err
 }
 
@@ -84,6 +85,38 @@ func codeSets(p *rules.Policy) []codeRow {
 	}
 }
 
+type intervalRow struct{ LOINC, Range, Who, Source string }
+
+// intervals are the reference-interval table as a clinician reads it, so a
+// card that says "normal against the site's reference table" can be
+// checked against the numbers it used.
+func intervals(p *rules.Policy) []intervalRow {
+	var out []intervalRow
+	for _, iv := range p.ReferenceIntervals {
+		rng := iv.Low + "-" + iv.High + " " + iv.Unit
+		switch {
+		case iv.Low == "":
+			rng = "up to " + iv.High + " " + iv.Unit
+		case iv.High == "":
+			rng = iv.Low + " " + iv.Unit + " or more"
+		}
+		who := "everyone"
+		if iv.Sex != "" {
+			who = iv.Sex
+		}
+		switch {
+		case iv.MinAge != nil && iv.MaxAge != nil:
+			who += fmt.Sprintf(", %d-%d years", *iv.MinAge, *iv.MaxAge)
+		case iv.MinAge != nil:
+			who += fmt.Sprintf(", %d years and over", *iv.MinAge)
+		case iv.MaxAge != nil:
+			who += fmt.Sprintf(", up to %d years", *iv.MaxAge)
+		}
+		out = append(out, intervalRow{iv.LOINC, rng, who, iv.Source})
+	}
+	return out
+}
+
 func overrideList() string {
 	var names []string
 	for _, r := range OverrideReasons {
@@ -138,6 +171,12 @@ Burton et al., Lancet 2024 (MSS3). Record-based case finding is weak alone, so t
 <table><tr><th>Set</th><th>Codes</th></tr>
 {{range .Sets}}<tr><td>{{.Name}}</td><td>{{range $i, $c := .Codes}}{{if $i}}, {{end}}<code>{{$c}}</code>{{end}}</td></tr>
 {{end}}</table>
+<h2>Reference intervals, for results that carry none</h2>
+{{if .Intervals}}<p>Used only when a result has neither an interpretation flag nor a reference range of its own;
+a card that rests on one says so. Tests not listed stay unknown and never count as normal.</p>
+<table><tr><th>LOINC</th><th>Normal</th><th>For</th><th>Source</th></tr>
+{{range .Intervals}}<tr><td><code>{{.LOINC}}</code></td><td>{{.Range}}</td><td>{{.Who}}</td><td>{{.Source}}</td></tr>
+{{end}}</table>{{else}}<p>None: a result without its own flag or range stays unknown and never counts as normal.</p>{{end}}
 <p>The policy file, for the site's informatics team: <a href="{{.PolicyPath}}" download>policy.yaml</a>.</p>
 </body></html>
 `))

@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"math/big"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -402,6 +403,11 @@ func quantity(v, unit string) *r4.Quantity {
 }
 
 func TestValuesAgainstRanges(t *testing.T) {
+	// The record's own range alone: the site table is tested below.
+	noTable, err := ParsePolicy([]byte(withIntervals(string(DefaultPolicyYAML()), "[]")))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		value     *r4.Quantity
@@ -438,7 +444,7 @@ func TestValuesAgainstRanges(t *testing.T) {
 				}
 			}
 			b.h.Observations = append(b.h.Observations, o)
-			d := b.eval()
+			d := Evaluate(noTable, Input{History: b.h, Now: b.now})
 			if len(d.Investigations) != 1 {
 				t.Fatalf("%d investigations", len(d.Investigations))
 			}
@@ -517,9 +523,9 @@ func TestPolicy(t *testing.T) {
 		{"value set with no expansion", strings.Replace(def, `"isa/77386006"`, `"isa/1234567"`, 1), "isa/1234567"},
 		{"backward ICD range", strings.Replace(def, `"isa/363346000", "C00-C97"`, `"isa/363346000", "C97-C00"`, 1), "runs backwards"},
 		{"bad unreadable action", strings.Replace(def, "action: exclude", "action: ignore", 1), "unreadable.action"},
-		{"reference interval without a source", strings.Replace(def, "reference_intervals: []", `reference_intervals: [{loinc: "2951-2", unit: mmol/L, low: "135", high: "145"}]`, 1), "reference_intervals[0]: source"},
-		{"reference interval low above high", strings.Replace(def, "reference_intervals: []", `reference_intervals: [{loinc: "2951-2", unit: mmol/L, low: "145", high: "135", source: lab}]`, 1), "low is above high"},
-		{"reference interval for a third sex", strings.Replace(def, "reference_intervals: []", `reference_intervals: [{loinc: "2951-2", unit: mmol/L, low: "135", sex: other, source: lab}]`, 1), "sex"},
+		{"reference interval without a source", withIntervals(def, `[{loinc: "2951-2", unit: mmol/L, low: "135", high: "145"}]`), "reference_intervals[0]: source"},
+		{"reference interval low above high", withIntervals(def, `[{loinc: "2951-2", unit: mmol/L, low: "145", high: "135", source: lab}]`), "low is above high"},
+		{"reference interval for a third sex", withIntervals(def, `[{loinc: "2951-2", unit: mmol/L, low: "135", sex: other, source: lab}]`), "sex"},
 		{"bad CEL", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normal >="]`, 1), "extra_criteria[0]"},
 		{"CEL not boolean", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normal + 1"]`, 1), "must be a boolean"},
 		{"CEL unknown key", strings.Replace(def, "extra_criteria: []", `extra_criteria: ["investigations.normals >= 1"]`, 1), "extra_criteria[0]"},
@@ -619,12 +625,22 @@ func TestRationalComparison(t *testing.T) {
 
 // The site's reference-interval table judges a value that comes without
 // an interpretation or a range; never one that has its own.
+// withIntervals is the default policy with its reference-interval table
+// replaced by rows (YAML, a flow list or block items).
+func withIntervals(def, rows string) string {
+	return intervalTable.ReplaceAllLiteralString(def, "reference_intervals: "+rows+"\n")
+}
+
+// intervalTable is the table in the policy file: its key and every
+// indented line after it.
+var intervalTable = regexp.MustCompile(`(?m)^reference_intervals:.*\n(?:  .*\n)*`)
+
 func TestSiteReferenceTable(t *testing.T) {
 	def := string(DefaultPolicyYAML())
-	p, err := ParsePolicy([]byte(strings.Replace(def, "reference_intervals: []", `reference_intervals:
+	p, err := ParsePolicy([]byte(withIntervals(def, `
   - {loinc: "718-7", unit: g/dL, low: "12.0", high: "15.5", sex: female, source: "Test lab handbook"}
   - {loinc: "718-7", unit: g/dL, low: "13.5", high: "17.5", sex: male, source: "Test lab handbook"}
-  - {loinc: "2951-2", unit: mmol/L, low: "135", high: "145", min_age: 18, source: "Test lab handbook"}`, 1)))
+  - {loinc: "2951-2", unit: mmol/L, low: "135", high: "145", min_age: 18, source: "Test lab handbook"}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,22 +657,71 @@ func TestSiteReferenceTable(t *testing.T) {
 		{"male Hb below", "718-7", quantity("13.0", "g/dL"), nil, true, Abnormal, true},
 		{"in g/L, converted", "718-7", quantity("130", "g/L"), nil, false, Normal, true},
 		{"in mmol/L, never converted", "718-7", quantity("8.1", "mmol/L"), nil, false, Unknown, false},
-		{"a test not in the table", "1988-5", quantity("3", "mg/L"), nil, false, Unknown, false},
+		{"a test not in the table", "3016-3", quantity("2.1", "m[IU]/L"), nil, false, Unknown, false},
 		{"its own range wins", "2951-2", quantity("146", "mmol/L"), []r4.ObservationReferenceRange{{Low: quantity("135", "mmol/L"), High: quantity("150", "mmol/L")}}, false, Normal, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newHB().patient(40)
-			if tt.male {
-				g := r4.AdministrativeGenderMale
-				b.h.Patient.Gender = &g
-			}
-			b.h.Observations = append(b.h.Observations, r4.Observation{Id: sp("o"), Status: r4.ObservationStatusFinal,
-				Code: cc(loinc, tt.code), EffectiveDateTime: b.at(10), ValueQuantity: tt.value, ReferenceRange: tt.ranges})
-			d := Evaluate(p, Input{History: b.h, Now: b.now})
-			inv := d.Investigations[0]
+			inv := judgedAlone(p, tt.code, tt.value, tt.ranges, tt.male)
 			if inv.Verdict != tt.want || inv.SiteTable != tt.site {
 				t.Fatalf("verdict %s site table %v (%v), want %s %v", inv.Verdict, inv.SiteTable, inv.Evidence, tt.want, tt.site)
+			}
+		})
+	}
+}
+
+// judgedAlone is how one result of a 40-year-old is judged under p.
+func judgedAlone(p *Policy, code string, value *r4.Quantity, ranges []r4.ObservationReferenceRange, male bool) Investigation {
+	b := newHB().patient(40)
+	if male {
+		g := r4.AdministrativeGenderMale
+		b.h.Patient.Gender = &g
+	}
+	b.h.Observations = append(b.h.Observations, r4.Observation{Id: sp("o"), Status: r4.ObservationStatusFinal,
+		Code: cc(loinc, code), EffectiveDateTime: b.at(10), ValueQuantity: value, ReferenceRange: ranges})
+	return Evaluate(p, Input{History: b.h, Now: b.now}).Investigations[0]
+}
+
+// The default table: adults only, every row with its source, and doubt
+// (a value on a "below X" line, a random glucose, a test or unit it does
+// not list) never reads as normal.
+func TestDefaultReferenceTable(t *testing.T) {
+	p := DefaultPolicy()
+	if len(p.ReferenceIntervals) < 40 {
+		t.Fatalf("%d rows in the default table", len(p.ReferenceIntervals))
+	}
+	for i, iv := range p.ReferenceIntervals {
+		if iv.Source == "" || iv.MinAge == nil || *iv.MinAge < 18 {
+			t.Errorf("row %d (%s): every default row is for adults and cites its source", i, iv.LOINC)
+		}
+	}
+	tests := []struct {
+		name  string
+		code  string
+		value *r4.Quantity
+		male  bool
+		want  Verdict
+	}{
+		{"sodium inside", "2951-2", quantity("140", "mmol/L"), false, Normal},
+		{"potassium above", "6298-4", quantity("5.3", "mmol/L"), false, Abnormal},
+		{"female haemoglobin inside", "718-7", quantity("13.0", "g/dL"), false, Normal},
+		{"male haemoglobin below", "718-7", quantity("13.0", "g/dL"), true, Abnormal},
+		{"haemoglobin in g/L converts", "718-7", quantity("130", "g/L"), false, Normal},
+		{"HbA1c below 5.7", "4548-4", quantity("5.4", "%"), false, Normal},
+		{"HbA1c on the 5.7 line", "4548-4", quantity("5.7", "%"), false, Abnormal},
+		{"cholesterol on the 200 line", "2093-3", quantity("199.5", "mg/dL"), false, Abnormal},
+		{"HDL of 40", "2085-9", quantity("40", "mg/dL"), false, Normal},
+		{"eGFR of 59", "33914-3", quantity("59", "mL/min/{1.73_m2}"), false, Abnormal},
+		{"random glucose held to the fasting range", "2339-0", quantity("120", "mg/dL"), false, Abnormal},
+		{"creatinine in umol/L never converts", "2160-0", quantity("80", "umol/L"), false, Unknown},
+		{"TSH is not in the table", "3016-3", quantity("2.1", "m[IU]/L"), false, Unknown},
+		{"troponin is not in the table", "6598-7", quantity("0.01", "ng/mL"), false, Unknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := judgedAlone(p, tt.code, tt.value, nil, tt.male)
+			if inv.Verdict != tt.want || inv.SiteTable != (tt.want != Unknown) {
+				t.Fatalf("verdict %s site table %v (%v), want %s", inv.Verdict, inv.SiteTable, inv.Evidence, tt.want)
 			}
 		})
 	}

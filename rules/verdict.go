@@ -234,7 +234,7 @@ func judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceRange) (Verdi
 			high = bv
 		}
 	}
-	rng := fmt.Sprintf("%s-%s %s", fhir.DecimalText(rr.Low), fhir.DecimalText(rr.High), fhir.Unit(firstNonNil(rr.Low, rr.High)))
+	rng := rangeShown(rr)
 	below := low != nil && val.Cmp(low) < 0
 	above := high != nil && val.Cmp(high) > 0
 	switch comparator(q) {
@@ -260,6 +260,19 @@ func judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceRange) (Verdi
 		}
 	}
 	return Unknown, shown + ": the comparator leaves it undecided against " + rng
+}
+
+// rangeShown shows a range as the clinician reads it: "3.5-5.0 mmol/L",
+// or, with one bound, "<= 5.6 %" and ">= 60 mL/min".
+func rangeShown(rr r4.ObservationReferenceRange) string {
+	unit := fhir.Unit(firstNonNil(rr.Low, rr.High))
+	switch {
+	case rr.Low == nil:
+		return fmt.Sprintf("<= %s %s", fhir.DecimalText(rr.High), unit)
+	case rr.High == nil:
+		return fmt.Sprintf(">= %s %s", fhir.DecimalText(rr.Low), unit)
+	}
+	return fmt.Sprintf("%s-%s %s", fhir.DecimalText(rr.Low), fhir.DecimalText(rr.High), unit)
 }
 
 func comparator(q *r4.Quantity) string {

@@ -211,7 +211,8 @@ func TestRulePage(t *testing.T) {
 	r := do(t, http.MethodGet, in.URL+"/rule", "")
 	page := string(r.Body)
 	for _, want := range []string{"<table", "Normal investigations needed", "<td>3</td>", "24 months", "any time",
-		"<code>isa/363346000</code>", "<code>C00-C97</code>", `href="/rule/policy.yaml"`, cards.NotRealLine} {
+		"<code>isa/363346000</code>", "<code>C00-C97</code>", `href="/rule/policy.yaml"`, cards.NotRealLine,
+		"<td><code>2951-2</code></td><td>136-145 mmol/L</td><td>everyone, 18 years and over</td><td>Merck Manual", "<td>up to 5.6 %</td>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/rule lacks %q", want)
 		}
