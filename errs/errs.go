@@ -16,6 +16,9 @@ var (
 	// Unavailable: the patient's data could not be obtained (server down,
 	// too slow, refused, not allowed).
 	Unavailable = errors.New("patient data unavailable")
+	// Busy: the calls in flight leave no room for this one now; the
+	// caller may retry shortly.
+	Busy = errors.New("busy")
 	// Forbidden: a signed link is expired, tampered with or unknown.
 	Forbidden = errors.New("forbidden")
 )

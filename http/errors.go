@@ -26,6 +26,9 @@ var statuses = []struct {
 }{
 	{errs.Invalid, http.StatusBadRequest, "invalid request"},
 	{errs.NotFound, http.StatusNotFound, "not found"},
+	// Before Unavailable: a history refused half read for want of memory
+	// is busy, not missing.
+	{errs.Busy, http.StatusServiceUnavailable, "too many calls in flight; retry shortly"},
 	{errs.Unavailable, http.StatusPreconditionFailed, "the patient's data could not be obtained"},
 	{errs.Forbidden, http.StatusForbidden, "forbidden"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "the hook could not be answered in time"},
@@ -57,16 +60,21 @@ func statusOf(err error) (int, string) {
 
 func writeError(c echo.Context, err error) error {
 	status, msg := statusOf(err)
+	if errors.Is(err, errs.Busy) {
+		c.Response().Header().Set("Retry-After", "1")
+	}
 	return c.JSON(status, ErrorBody{Error: msg})
 }
 
 // errorClass names an error for logs without its text, which may carry
 // details of the request.
 func errorClass(err error) string {
-	switch status, _ := statusOf(err); status {
-	case http.StatusServiceUnavailable:
+	switch status, _ := statusOf(err); {
+	case errors.Is(err, errs.Busy):
+		return "busy"
+	case status == http.StatusServiceUnavailable:
 		return "deadline"
-	case http.StatusInternalServerError:
+	case status == http.StatusInternalServerError:
 		return "internal"
 	default:
 		return http.StatusText(status)

@@ -1,6 +1,8 @@
 package http
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/errs"
+	"github.com/balint-health/balint/memory"
 )
 
 func (s *Server) discovery(c echo.Context) error {
@@ -21,12 +24,13 @@ func (s *Server) discovery(c echo.Context) error {
 // invoke answers a hook call: the protocol's checks, then the use case.
 func (s *Server) invoke(c echo.Context) error {
 	start := time.Now()
-	id, hook, body, err := s.serviceAndBody(c)
+	id, hook, body, ticket, err := s.serviceAndBody(c)
 	if err != nil {
 		return writeError(c, err)
 	}
 	req, hc, err := cdshooks.DecodeRequest(body, hook, s.templates)
 	if err != nil {
+		ticket.Release()
 		return writeError(c, err)
 	}
 	call := &advice.Call{ServiceID: id, Request: req, Context: hc}
@@ -37,7 +41,7 @@ func (s *Server) invoke(c echo.Context) error {
 		call.ServerNotAllowed = !cl.AllowsServer(req.FHIRServer)
 		call.Issuer, call.Tenant = cl.Issuer, cl.Tenant
 	}
-	resp, err := s.d.Advisor.Answer(c.Request().Context(), call)
+	resp, err := s.answer(c.Request().Context(), ticket, call)
 	if err != nil {
 		s.d.Logger.LogAttrs(c.Request().Context(), slog.LevelWarn, "hook failed",
 			slog.String("service", id), slog.String("hook", req.Hook),
@@ -48,11 +52,48 @@ func (s *Server) invoke(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
+// answer runs the use case within the hook deadline, answering at the
+// deadline even when the work does not heed it (a store that stalls, a
+// long evaluation): that work then finishes unseen, and its memory is
+// released when it does.
+func (s *Server) answer(ctx context.Context, ticket *memory.Ticket, call *advice.Call) (*cdshooks.Response, error) {
+	type result struct {
+		resp *cdshooks.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer ticket.Release()
+		defer func() {
+			// Outside the handler, so echo's Recover cannot catch it.
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("hook panicked: %v", p)}
+			}
+		}()
+		resp, err := s.d.Advisor.Answer(memory.WithTicket(ctx, ticket), call)
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-ctx.Done():
+	}
+	// Work that heeds the deadline returns at once with its own error,
+	// which names what was not read: half the write reserve is its wait.
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-time.After(writeReserve(s.cfg.HookTimeout) / 2):
+		return nil, ctx.Err()
+	}
+}
+
 func (s *Server) feedback(c echo.Context) error {
-	id, _, body, err := s.serviceAndBody(c)
+	id, _, body, ticket, err := s.serviceAndBody(c)
 	if err != nil {
 		return writeError(c, err)
 	}
+	defer ticket.Release()
 	fr, err := cdshooks.DecodeFeedback(body)
 	if err != nil {
 		return writeError(c, err)
@@ -69,16 +110,30 @@ func (s *Server) feedback(c echo.Context) error {
 
 var errNoService = errs.New(errs.NotFound, "no CDS service with this id")
 
-// serviceAndBody finds the addressed service, then reads the body: an
-// unknown service is answered before its body is read.
-func (s *Server) serviceAndBody(c echo.Context) (id, hook string, body []byte, err error) {
+// serviceAndBody finds the addressed service, admits the call by the
+// memory its body will take, then reads the body: an unknown service is
+// answered before anything is read or reserved. The caller releases the
+// ticket.
+func (s *Server) serviceAndBody(c echo.Context) (id, hook string, body []byte, ticket *memory.Ticket, err error) {
 	id = c.Param("id")
 	hook, ok := s.d.Advisor.Hook(id)
 	if !ok {
-		return id, "", nil, errNoService
+		return id, "", nil, nil, errNoService
 	}
-	body, err = readBody(c)
-	return id, hook, body, err
+	if s.d.Memory != nil {
+		announced := c.Request().ContentLength
+		if announced < 0 || announced > s.bodyLimit {
+			announced = s.bodyLimit
+		}
+		if ticket, err = s.d.Memory.Admit(c.Request().Context(), announced); err != nil {
+			return id, hook, nil, nil, err
+		}
+	}
+	if body, err = readBody(c); err != nil {
+		ticket.Release()
+		return id, hook, nil, nil, err
+	}
+	return id, hook, body, ticket, nil
 }
 
 // readBody reads a body within the body limit; a body that cannot be read

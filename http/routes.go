@@ -77,8 +77,9 @@ func (s *Server) adminHandler() http.Handler {
 // deadline, EHR authentication (unless in development mode or for public
 // discovery), then the rate limit, which so sees the verified issuer.
 func (s *Server) hookMiddleware(authenticate bool) []echo.MiddlewareFunc {
-	mw := []echo.MiddlewareFunc{middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
-		Timeout: s.cfg.HookTimeout,
+	work := s.cfg.HookTimeout - writeReserve(s.cfg.HookTimeout)
+	mw := []echo.MiddlewareFunc{s.writeBy, middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{
+		Timeout: work,
 		ErrorHandler: func(err error, c echo.Context) error {
 			return writeError(c, err)
 		},
@@ -90,6 +91,26 @@ func (s *Server) hookMiddleware(authenticate bool) []echo.MiddlewareFunc {
 		mw = append(mw, rateLimit(s.cfg.RateLimit, s.cfg.Burst))
 	}
 	return mw
+}
+
+// writeReserve is the part of the hook deadline kept for writing the
+// answer: the work stops at the deadline less this, the connection's write
+// deadline is the deadline itself.
+func writeReserve(timeout time.Duration) time.Duration {
+	return min(timeout/10, 250*time.Millisecond)
+}
+
+// writeBy makes the hook deadline hold for the whole answer, writing
+// included: a client that reads slowly cannot hold the call past it.
+func (s *Server) writeBy(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.HookTimeout > 0 {
+			// Not every writer supports a deadline (a test recorder);
+			// the context deadline still bounds the work.
+			_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(s.cfg.HookTimeout))
+		}
+		return next(c)
+	}
 }
 
 func (s *Server) healthz(c echo.Context) error {

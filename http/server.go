@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/labstack/gommon/bytes"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/balint-health/balint/advice"
@@ -17,6 +18,7 @@ import (
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/evidence"
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/memory"
 	"github.com/balint-health/balint/metrics"
 )
 
@@ -52,6 +54,9 @@ type Deps struct {
 	Metrics  *metrics.Metrics
 	Ready    func(ctx context.Context) error
 	RulePage []byte
+	// Memory, when set, admits hook calls by the memory they will hold
+	// (memory.Gate); nil admits every call.
+	Memory *memory.Gate
 	// Policy is the policy file in force, as written.
 	Policy []byte
 	Logger *slog.Logger
@@ -84,11 +89,15 @@ type Server struct {
 	templates map[string]string
 	// failures limits failed authentications per address (nil: off).
 	failures *authFailures
+	// bodyLimit is Config.BodyLimit in bytes: what a call announcing no
+	// length is admitted for.
+	bodyLimit int64
 }
 
 // New builds the server: global middleware, then the route table.
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, d: d, templates: fhir.Templates(), failures: newAuthFailures(cfg.RateLimit, cfg.Burst)}
+	s.bodyLimit, _ = bytes.Parse(cfg.BodyLimit)
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

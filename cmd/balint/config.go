@@ -50,6 +50,7 @@ var Env = []struct{ Name, Default, Meaning string }{
 	{"BALINT_FHIR_MAX_HISTORY_MB", strconv.Itoa(int(client.DefaultLimits.MaxHistoryBytes >> 20)), "most MiB read from the FHIR server for one history, all responses together (a server streaming more fails the hook with 412)"},
 	{"BALINT_FHIR_CACHE_TTL", "5m", "how long pages fetched from a FHIR server are reused by later hooks with the same issuer, server, patient and access token (never past the token's expires_in); 0 disables"},
 	{"BALINT_FHIR_CACHE_MB", "256", "memory for those pages, in MiB"},
+	{"BALINT_INFLIGHT_MB", "", "memory for hook calls in flight, in MiB: each call reserves 4 bytes for every byte of JSON it reads (body, FHIR responses), queues up to a fifth of BALINT_HOOK_TIMEOUT when that is spent, then gets 503 with Retry-After. Unset: GOMEMLIMIT (set at start to 90% of the container's memory limit) less 64 MiB and BALINT_FHIR_CACHE_MB; 1024 with no limit"},
 	{"BALINT_EVIDENCE_TTL", "8h", "how long an evidence link works (a clinic session)"},
 	{"BALINT_SMART_LAUNCH_URL", "", "when set, the evidence link is a SMART app link to this launch URL, with the signed page URL as appContext; otherwise an absolute link"},
 	{"BALINT_BODY_LIMIT", "16M", "largest request body (413 beyond)"},
@@ -146,6 +147,9 @@ func configure(args []string, getenv func(string) string) (Config, string, slog.
 		cfg.FHIRCacheTTL = d
 	}
 	cfg.FHIRCacheMB = integer("BALINT_FHIR_CACHE_MB")
+	if get("BALINT_INFLIGHT_MB") != "" {
+		cfg.InflightMB = integer("BALINT_INFLIGHT_MB")
+	}
 	cfg.BodyLimit = get("BALINT_BODY_LIMIT")
 	cfg.CORSOrigins = list(get("BALINT_CORS_ORIGINS"))
 	if r, err := strconv.ParseFloat(get("BALINT_RATE_LIMIT"), 64); err != nil || r < 0 {

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -22,6 +23,8 @@ import (
 
 	// The image has no zoneinfo; BALINT_TIMEZONE must still load.
 	_ "time/tzdata"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 )
 
 func main() {
@@ -59,6 +62,12 @@ func run() error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	cfg.Logger = log
+	// GOMEMLIMIT from the container's limit, unless set: the collector
+	// then works harder near the limit instead of the kernel killing the
+	// process, and the memory gate is sized from it (BALINT_INFLIGHT_MB).
+	if limit, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit < math.MaxInt64 {
+		log.Info("memory limit", slog.Int64("gomemlimit_mb", limit>>20))
+	}
 	if cfg.Dev {
 		log.Warn("DEVELOPMENT MODE: EHR calls are NOT authenticated and loopback FHIR servers are allowed. Never run this way with real patient data.")
 	}

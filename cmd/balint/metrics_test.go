@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -71,5 +72,34 @@ func TestAdminAddress(t *testing.T) {
 	}
 	if r := do(t, http.MethodGet, admin.URL+"/cds-services", ""); r.Status != http.StatusNotFound {
 		t.Errorf("admin serves the hooks: %d", r.Status)
+	}
+}
+
+// Every label value comes from a closed set: a call carrying hundreds of
+// invented resource types and malformed invented elements adds a handful
+// of series ("other"), never one per value sent.
+func TestMetricLabelsAreClosedSets(t *testing.T) {
+	in := start(t, nil)
+	before := strings.Count(string(do(t, http.MethodGet, in.URL+"/metrics", "").Body), "\n")
+	var entries []string
+	for i := range 500 {
+		entries = append(entries, fmt.Sprintf(`{"resource":{"resourceType":"Invented%d","id":"x%d"}}`, i, i),
+			fmt.Sprintf(`{"resource":{"resourceType":"Encounter","id":"e%d","status":"finished","class":{"code":"AMB"},"invented%d":{"x":1},"period":{"start":"2026-01-01","bogus%d":true}}}`, i, i, i))
+	}
+	body := `{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{"userId":"Practitioner/1","patientId":"p1"},"prefetch":{` +
+		`"patient":{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1980-01-01"},` +
+		`"encounters":{"resourceType":"Bundle","type":"searchset","entry":[` + strings.Join(entries, ",") + `]}}}`
+	if r := in.hook(t, advice.ReviewID, body); r.Status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	page := string(do(t, http.MethodGet, in.URL+"/metrics", "").Body)
+	if strings.Contains(page, "Invented") || strings.Contains(page, "invented") || strings.Contains(page, "bogus") {
+		t.Error("/metrics carries a value the call sent")
+	}
+	if !strings.Contains(page, `resource_type="other"`) {
+		t.Error("the invented types were not counted as other")
+	}
+	if added := strings.Count(page, "\n") - before; added > 200 {
+		t.Errorf("one call added %d lines to /metrics", added)
 	}
 }

@@ -25,7 +25,7 @@ var (
 )
 
 // balintBinary builds cmd/balint once per test run.
-func balintBinary(t *testing.T) string {
+func balintBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "balint-bin")
@@ -52,7 +52,7 @@ type proc struct {
 	out *syncBuffer
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startProc runs the real binary with env and waits until it is ready.
-func startProc(t *testing.T, env ...string) *proc {
+func startProc(t testing.TB, env ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &proc{URL: "http://" + addr, out: &syncBuffer{}, env: append([]string{"BALINT_ADDR=" + addr}, env...)}
@@ -70,7 +70,7 @@ func startProc(t *testing.T, env ...string) *proc {
 	return p
 }
 
-func (p *proc) start(t *testing.T) {
+func (p *proc) start(t testing.TB) {
 	t.Helper()
 	p.cmd = exec.Command(balintBinary(t))
 	p.cmd.Env = append(os.Environ(), p.env...)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -19,6 +21,7 @@ import (
 	"github.com/balint-health/balint/fhir/client"
 	"github.com/balint-health/balint/fhir/demo"
 	balinthttp "github.com/balint-health/balint/http"
+	"github.com/balint-health/balint/memory"
 	"github.com/balint-health/balint/metrics"
 	"github.com/balint-health/balint/rules"
 	"github.com/balint-health/balint/store"
@@ -73,8 +76,11 @@ type Config struct {
 	FHIRBudget     time.Duration
 	// FHIRCacheTTL and FHIRCacheMB bound the reuse of fetched pages
 	// (client.Cache); a zero TTL disables it.
-	FHIRCacheTTL   time.Duration
-	FHIRCacheMB    int
+	FHIRCacheTTL time.Duration
+	FHIRCacheMB  int
+	// InflightMB is the memory for hook calls in flight (memory.Gate); 0
+	// derives it from the process's memory limit (inflightBytes).
+	InflightMB     int
 	EvidenceTTL    time.Duration
 	SMARTLaunchURL string
 	BodyLimit      string
@@ -190,10 +196,31 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 		PublicDiscovery: cfg.PublicDiscovery, SeparateAdmin: cfg.AdminAddr != "",
 	}, balinthttp.Deps{
 		Advisor: advisor, Auth: authn, Pages: pages, Metrics: p.Metrics, RulePage: rulePage, Policy: rawPolicy, Logger: log,
-		Ready: func(ctx context.Context) error { return st.Ping(ctx) },
+		Ready:  func(ctx context.Context) error { return st.Ping(ctx) },
+		Memory: memory.NewGate(inflightBytes(cfg, debug.SetMemoryLimit(-1)), cfg.HookTimeout/5),
 	})
 	p.Handler, p.Admin = srv.Handler, srv.Admin
 	return p, nil
+}
+
+// baseline is the memory the process holds with no call in flight (code,
+// policy, connection pools, the runtime), measured at about 30 MiB and
+// doubled for headroom.
+const baseline = 64 << 20
+
+// inflightBytes is the memory the calls in flight may hold: the setting,
+// or, under a memory limit (GOMEMLIMIT, which main sets to 90% of the
+// container's limit), what the limit leaves after the baseline and the
+// FHIR page cache; 1 GiB with no limit at all. Never below 32 MiB, so that
+// an ordinary call is always admitted alone.
+func inflightBytes(cfg Config, memLimit int64) int64 {
+	if cfg.InflightMB > 0 {
+		return int64(cfg.InflightMB) << 20
+	}
+	if memLimit <= 0 || memLimit == math.MaxInt64 {
+		return 1 << 30
+	}
+	return max(memLimit-baseline-int64(cfg.FHIRCacheMB)<<20, 32<<20)
 }
 
 // wireLoader builds the history loader: the FHIR allowlist (the issuers'

@@ -17,7 +17,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/balint-health/balint/errs"
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/memory"
 	"github.com/balint-health/balint/testing/listen"
 )
 
@@ -387,20 +389,7 @@ func TestRedirectsAndPathEscapes(t *testing.T) {
 // A FHIR server streaming 2 GB: the history reads at most its byte limit
 // and the query fails, naming it; the rest is never read.
 func TestStreamingGigabytesIsBounded(t *testing.T) {
-	var sent atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/fhir+json")
-		fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[`)
-		chunk := []byte(strings.Repeat(`{"resource":{"resourceType":"Encounter","id":"e","status":"finished","class":{"code":"AMB"}}},`, 1000))
-		for sent.Load() < 2<<30 {
-			n, err := w.Write(chunk)
-			sent.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	}))
-	defer srv.Close()
+	srv, sent := listen.Streaming(t)
 	l := testLoader(t, srv.URL+"/fhir")
 	l.Limits.MaxPageBytes, l.Limits.MaxHistoryBytes = 64<<20, 8<<20
 	_, err := l.Load(context.Background(), Request{Server: srv.URL + "/fhir", Queries: onePatientQueries()})
@@ -413,5 +402,29 @@ func TestStreamingGigabytesIsBounded(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n := sent.Load(); n > 256<<20 {
 		t.Fatalf("the server sent %d MiB before the hook gave up", n>>20)
+	}
+}
+
+// The same stream read for a call holding a memory ticket: the call's
+// share of the gate fills first, and the call is refused as busy (503),
+// whatever the history limit would have allowed.
+func TestStreamingFillsOnlyTheCallsShare(t *testing.T) {
+	srv, _ := listen.Streaming(t)
+	l := testLoader(t, srv.URL+"/fhir")
+	gate := memory.NewGate(16<<20, time.Millisecond)
+	ticket, err := gate.Admit(context.Background(), 1<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Load(memory.WithTicket(context.Background(), ticket), Request{Server: srv.URL + "/fhir", Queries: onePatientQueries()})
+	if !errors.Is(err, errs.Busy) {
+		t.Fatalf("%v, want busy", err)
+	}
+	if gate.Held() > 16<<20 {
+		t.Fatalf("%d bytes held, over the gate", gate.Held())
+	}
+	ticket.Release()
+	if gate.Held() != 0 {
+		t.Fatalf("%d bytes held after release", gate.Held())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/memory"
 )
 
 // Limits bound what one history may cost.
@@ -184,6 +185,22 @@ func (br budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ticketReader reserves, as it reads, the memory of what it reads from
+// the call's share of the memory gate: a server streaming without end
+// fills the call's share and then fails the call, never the process.
+type ticketReader struct {
+	r io.Reader
+	t *memory.Ticket
+}
+
+func (tr ticketReader) Read(p []byte) (int, error) {
+	n, err := tr.r.Read(p)
+	if gerr := tr.t.Grow(int64(n)); gerr != nil {
+		return n, gerr
+	}
+	return n, err
+}
+
 // client is the HTTP client for this server: it follows a redirect only
 // under the server's base (the token goes with it, and Go's own rule would
 // send it to another port of the same host), at most five, and never with
@@ -238,9 +255,15 @@ func (s *HTTPSearcher) getOnce(ctx context.Context, u string) ([]byte, time.Dura
 	if s.Budget != nil {
 		r = budgetReader{r, s.Budget}
 	}
+	if t := memory.TicketFrom(ctx); t != nil {
+		r = ticketReader{r, t}
+	}
 	body, err := io.ReadAll(io.LimitReader(r, s.Limits.MaxPageBytes+1))
 	if errors.Is(err, errOverBudget) {
 		return nil, 0, fail("history larger than its byte limit", nil)
+	}
+	if errors.Is(err, memory.ErrBusy) {
+		return nil, 0, fail("too many calls in flight", err)
 	}
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,12 +1,15 @@
 // Package listen gives tests loopback peers that misbehave on purpose: a
-// server that accepts connections and never answers, and one that counts
-// every connection made to it (to prove none was).
+// server that accepts connections and never answers, one that counts
+// every connection made to it (to prove none was), and one that streams
+// gigabytes.
 package listen
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -65,4 +68,27 @@ func Recording(t testing.TB, h http.Handler) (*httptest.Server, *atomic.Int64) {
 	s.Start()
 	t.Cleanup(s.Close)
 	return s, n
+}
+
+// Streaming starts an HTTP server on 127.0.0.1 that answers every request
+// with one FHIR searchset Bundle of about 2 GB, written as fast as the
+// reader takes it; it returns the server and the bytes written so far.
+func Streaming(t testing.TB) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var sent atomic.Int64
+	chunk := []byte(strings.Repeat(`{"resource":{"resourceType":"Encounter","id":"e","status":"finished","class":{"code":"AMB"}}},`, 1000))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		io.WriteString(w, `{"resourceType":"Bundle","type":"searchset","entry":[`)
+		for written := int64(0); written < 2<<30; {
+			n, err := w.Write(chunk)
+			written += int64(n)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &sent
 }
