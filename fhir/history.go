@@ -16,6 +16,8 @@ const (
 	FromPrefetch Origin = "prefetch"
 	FromServer   Origin = "server"
 	FromDemo     Origin = "demo"
+	// FromExport is a FHIR Bulk Data export (balint scan).
+	FromExport Origin = "export"
 )
 
 // ReasonUnusedType is why an entry of a resource type the rule does not

@@ -98,10 +98,16 @@ var kindOf, kindByKey = func() (map[string]*Kind, map[string]*Kind) {
 // KnownType is typ when Balint reads that resource type, else "other":
 // a closed set, fit for a metric label.
 func KnownType(typ string) string {
-	if _, ok := kindOf[typ]; ok {
+	if Reads(typ) {
 		return typ
 	}
 	return "other"
+}
+
+// Reads says whether Balint reads resources of this type.
+func Reads(typ string) bool {
+	_, ok := kindOf[typ]
+	return ok
 }
 
 // typeOfKey is the resource type a part of the history holds, "" for a key

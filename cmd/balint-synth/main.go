@@ -4,6 +4,7 @@
 //
 //	balint-synth -seed 7 -pattern -exclude critical -observations 5000 -format prefetch > p.json
 //	balint-synth -demo fhir/demo/data
+//	balint-synth -bulk export -patients 500 -seed 7   (a Bulk Data export: one NDJSON file a type)
 package main
 
 import (
@@ -33,6 +34,8 @@ func run() error {
 		now     string
 		format  string
 		demoDir string
+		bulkDir string
+		npat    int
 	)
 	flag.Int64Var(&o.Seed, "seed", 1, "random seed: the same seed gives the same history")
 	flag.StringVar(&o.PatientID, "patient-id", "", "patient id (default: seeded UUID)")
@@ -45,6 +48,8 @@ func run() error {
 	flag.StringVar(&now, "now", "", "generation date, YYYY-MM-DD (default today)")
 	flag.StringVar(&format, "format", "collection", "collection | transaction | prefetch | hook (a patient-view call with prefetch)")
 	flag.StringVar(&demoDir, "demo", "", "write the embedded demo patients into this directory and exit")
+	flag.StringVar(&bulkDir, "bulk", "", "write a practice list of -patients as a Bulk Data export (NDJSON, one file a type) into this directory and exit")
+	flag.IntVar(&npat, "patients", 100, "with -bulk: how many patients (about two in five with the pattern)")
 	flag.Parse()
 
 	if demoDir != "" {
@@ -57,6 +62,9 @@ func run() error {
 			return fmt.Errorf("-now: %w", err)
 		}
 		o.Now = t
+	}
+	if bulkDir != "" {
+		return synth.WriteExport(bulkDir, synth.Practice(synth.ExportOptions{Patients: npat, Seed: o.Seed, Now: o.Now, Observations: o.Observations}))
 	}
 	for _, e := range strings.Split(exclude, ",") {
 		if e = strings.TrimSpace(e); e == "" {

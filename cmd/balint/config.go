@@ -245,7 +245,7 @@ func usage() string {
 	var cfg Config
 	var addr string
 	var b strings.Builder
-	b.WriteString("balint: the Balint CDS Hooks service\n\nUsage:\n  balint [flags]\n  balint snooze list|clear PATIENT_ID   (see balint snooze --help)\n\nFlags:\n")
+	b.WriteString("balint: the Balint CDS Hooks service\n\nUsage:\n  balint [flags]\n  balint snooze list|clear PATIENT_ID   (see balint snooze --help)\n  balint scan EXPORT_DIR                (case finding over a Bulk Data export; see balint scan --help)\n\nFlags:\n")
 	fs := flagSet(&cfg, &addr)
 	fs.SetOutput(&b)
 	fs.PrintDefaults()

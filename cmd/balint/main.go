@@ -37,6 +37,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "balint:", err)
 		if len(os.Args) > 1 && os.Args[1] == "snooze" {
 			fmt.Fprint(os.Stderr, snoozeUsage)
+		} else if len(os.Args) > 1 && os.Args[1] == "scan" {
+			fmt.Fprint(os.Stderr, scanUsage)
 		} else {
 			fmt.Fprint(os.Stderr, usage())
 		}
@@ -48,6 +50,15 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == "scan" {
+		if len(os.Args) > 2 && (os.Args[2] == "--help" || os.Args[2] == "-h") {
+			fmt.Print(scanUsage)
+			return nil
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return scanCmd(ctx, os.Args[2:], os.Getenv, os.Stderr)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "snooze" {
 		if len(os.Args) > 2 && (os.Args[2] == "--help" || os.Args[2] == "-h") {
 			fmt.Print(snoozeUsage)

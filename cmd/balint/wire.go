@@ -118,17 +118,9 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	log = slog.New(balinthttp.ContextHandler{Handler: log.Handler()})
-	rawPolicy := rules.DefaultPolicyYAML()
-	if cfg.PolicyPath != "" {
-		b, err := os.ReadFile(cfg.PolicyPath)
-		if err != nil {
-			return nil, fmt.Errorf("BALINT_POLICY: %w", err)
-		}
-		rawPolicy = b
-	}
-	policy, err := rules.ParsePolicy(rawPolicy)
+	policy, rawPolicy, err := loadPolicy(cfg.PolicyPath)
 	if err != nil {
-		return nil, fmt.Errorf("BALINT_POLICY %s: %w", cfg.PolicyPath, err)
+		return nil, err
 	}
 	if !cfg.Dev && len(cfg.Issuers) == 0 {
 		return nil, errors.New("no EHR issuers configured (BALINT_ISSUERS): every call would be refused; configure issuers, or run with --dev for local development")
@@ -201,6 +193,24 @@ func wire(ctx context.Context, cfg Config) (*parts, error) {
 	})
 	p.Handler, p.Admin = srv.Handler, srv.Admin
 	return p, nil
+}
+
+// loadPolicy reads the policy file (BALINT_POLICY), or the embedded
+// default for "", and returns it parsed and as written.
+func loadPolicy(path string) (*rules.Policy, []byte, error) {
+	raw := rules.DefaultPolicyYAML()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("BALINT_POLICY: %w", err)
+		}
+		raw = b
+	}
+	policy, err := rules.ParsePolicy(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("BALINT_POLICY %s: %w", path, err)
+	}
+	return policy, raw, nil
 }
 
 // baseline is the memory the process holds with no call in flight (code,
