@@ -65,8 +65,11 @@ type Stats struct {
 	// the first of them (a patient's own are also on that patient).
 	Malformed   int64       `json:"malformed"`
 	MalformedAt []Malformed `json:"malformedAt,omitempty"`
-	// Unattributed counts resources that name no patient.
-	Unattributed int64 `json:"unattributed"`
+	// Unattributed counts resources of a type the rule reads that name no
+	// patient (a Patient without id, a subject that is not Patient/id);
+	// UnattributedAt lists the first of them.
+	Unattributed   int64       `json:"unattributed"`
+	UnattributedAt []Malformed `json:"unattributedAt,omitempty"`
 	// IgnoredFiles are files of a type the rule does not read.
 	IgnoredFiles []string `json:"ignoredFiles,omitempty"`
 }
@@ -165,6 +168,7 @@ func Group(ctx context.Context, dir string, o Options, fn func(*Patient) error) 
 		return p.stats, err
 	}
 	p.stats.MalformedAt = FirstMalformed(p.stats.MalformedAt)
+	p.stats.UnattributedAt = FirstMalformed(p.stats.UnattributedAt)
 	slices.Sort(p.stats.IgnoredFiles)
 	for i := range buckets {
 		if err := ctx.Err(); err != nil {
@@ -479,27 +483,24 @@ func (p *partition) line(file string, n int, line []byte, first bool) (ignore bo
 		p.mu.Unlock()
 		return false, nil
 	case "Patient":
-		return false, p.keep(h.ID, h.ResourceType, line)
+		return false, p.keep(file, n, h.ID, h.ResourceType, line)
 	}
-	id, ok := patientID(h.Ref)
-	if !ok {
-		p.mu.Lock()
-		if p.o.Shard == 0 {
-			p.stats.Unattributed++
-		}
-		p.mu.Unlock()
-		return false, nil
-	}
-	return false, p.keep(id, h.ResourceType, line)
+	id, _ := patientID(h.Ref)
+	return false, p.keep(file, n, id, h.ResourceType, line)
 }
 
-func (p *partition) keep(id, typ string, line []byte) error {
+func (p *partition) keep(file string, n int, id, typ string, line []byte) error {
 	if id == "" {
-		p.mu.Lock()
+		// Shard 0 tells of it; every shard reads it.
 		if p.o.Shard == 0 {
+			p.mu.Lock()
 			p.stats.Unattributed++
+			p.stats.UnattributedAt = append(p.stats.UnattributedAt, Malformed{At: fmt.Sprintf("%s:%d", file, n), Reason: typ + " names no Patient/id"})
+			if len(p.stats.UnattributedAt) > 2*maxListed {
+				p.stats.UnattributedAt = FirstMalformed(p.stats.UnattributedAt)
+			}
+			p.mu.Unlock()
 		}
-		p.mu.Unlock()
 		return nil
 	}
 	if !Owns(id, p.o.Shard, p.o.Shards) {
@@ -539,6 +540,8 @@ func patientID(ref string) (string, bool) {
 		return "", false
 	}
 	id := ref[i+len("Patient/"):]
+	// A versioned reference names the same patient.
+	id, _, _ = strings.Cut(id, "/_history/")
 	if id == "" || strings.ContainsAny(id, "/?#") {
 		return "", false
 	}

@@ -3,6 +3,8 @@ package scan
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -76,8 +78,16 @@ func Run(ctx context.Context, dir string, o Options) ([]Result, bulk.Stats, erro
 	close(work)
 	wg.Wait()
 	slices.SortFunc(results, func(a, b Result) int { return strings.Compare(a.Patient, b.Patient) })
+	if err == nil && stats.Unattributed > 0 {
+		err = fmt.Errorf("%w: %d, the first at %s (%s)", ErrUnattributed, stats.Unattributed, stats.UnattributedAt[0].At, stats.UnattributedAt[0].Reason)
+	}
 	return results, stats, err
 }
+
+// ErrUnattributed refuses a scan in which resources the rule reads name
+// no patient: whichever patient they belong to would be judged without
+// them (a Condition of cancer, an open referral), so no list is written.
+var ErrUnattributed = errors.New("resources that name no patient: the list would judge their patients without them; fix the export")
 
 // Evaluate runs the rule on one patient of an export, as the patient-view
 // hook would on the same resources sent as prefetch.

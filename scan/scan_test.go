@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -180,5 +181,16 @@ func TestNoPatientResource(t *testing.T) {
 		if r.Patient == "Patient/ghost" && (!r.Unreadable || r.Fired) {
 			t.Fatalf("%+v", r)
 		}
+	}
+}
+
+// A resource the rule reads that names no patient could be any patient's
+// cancer or open referral: the scan refuses to give a list, and says where.
+func TestUnattributedResourceRefusesTheList(t *testing.T) {
+	dir, _ := practice(t, 10)
+	appendLines(t, filepath.Join(dir, "Condition.ndjson"), `{"resourceType":"Condition","id":"c9","subject":{"reference":"Group/g1"}}`)
+	_, st, err := Run(context.Background(), dir, options(rules.DefaultPolicy()))
+	if !errors.Is(err, ErrUnattributed) || st.Unattributed != 1 || !strings.HasPrefix(st.UnattributedAt[0].At, "Condition.ndjson:") {
+		t.Fatalf("%v, %+v: want the list refused, naming Condition.ndjson", err, st)
 	}
 }

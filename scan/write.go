@@ -214,9 +214,11 @@ func Merge(dir string, shards []string) error {
 		stats.Malformed += s.Read.Malformed
 		stats.MalformedAt = append(stats.MalformedAt, s.Read.MalformedAt...)
 		stats.Unattributed += s.Read.Unattributed
+		stats.UnattributedAt = append(stats.UnattributedAt, s.Read.UnattributedAt...)
 		stats.IgnoredFiles = append(stats.IgnoredFiles, s.Read.IgnoredFiles...)
 	}
 	stats.MalformedAt = bulk.FirstMalformed(stats.MalformedAt)
+	stats.UnattributedAt = bulk.FirstMalformed(stats.UnattributedAt)
 	slices.Sort(stats.IgnoredFiles)
 	stats.IgnoredFiles = slices.Compact(stats.IgnoredFiles)
 	slices.SortFunc(results, func(a, b Result) int { return strings.Compare(a.Patient, b.Patient) })

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +19,10 @@ import (
 	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/fhir/client"
 	"github.com/balint-health/balint/metrics"
+	"github.com/balint-health/balint/rules"
 	"github.com/balint-health/balint/scan"
+	"github.com/balint-health/balint/store"
+	"github.com/balint-health/balint/terminology"
 )
 
 // scanUsage is the subcommand's help.
@@ -45,7 +49,10 @@ NDJSON files, one resource type per file, gzip accepted. Writes into --out
   --fhir-base   start $export on this FHIR server (SMART Backend Services
                 credentials from BALINT_BACKEND_SERVICES when it has some),
                 download into --export-dir, then scan.
-The rule is the service's: BALINT_POLICY and BALINT_TIMEZONE apply.
+The rule is the service's: BALINT_POLICY and BALINT_TIMEZONE apply, and the
+value sets are expanded as the service's are (BALINT_TERMINOLOGY_URL, else
+those kept in its database, DATABASE_URL or BALINT_SQLITE_PATH when that file
+exists, else the shipped ones).
 `
 
 // scanCmd runs "balint scan".
@@ -83,6 +90,9 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	policy, _, err := loadPolicy(cfg.PolicyPath)
 	if err != nil {
+		return err
+	}
+	if policy, err = scanValueSets(ctx, cfg, policy, stderr); err != nil {
 		return err
 	}
 	o := scan.Options{Policy: policy, Now: time.Now(), Zone: cfg.Zone, Bulk: bulk.Options{TempDir: *tmp}}
@@ -129,8 +139,49 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	s := scan.Summarize(results, stats, o.Now)
 	fmt.Fprintf(stderr, "balint scan: %d patients, %d meet the rule, %d with unreadable records, %d malformed lines; results in %s\n",
 		s.Patients, s.Fired, s.Unreadable, stats.Malformed, *out)
+
 	return nil
 }
+
+// scanValueSets compiles the policy with the value set expansions the
+// service would use, so the scan and the hooks judge the same codes: the
+// terminology server's when one is configured, else those the service
+// kept in its database, else the shipped ones.
+func scanValueSets(ctx context.Context, cfg Config, p *rules.Policy, stderr io.Writer) (*rules.Policy, error) {
+	var cache terminology.Cache = memoryCache{}
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		if _, err := os.Stat(cfg.SQLitePath); err == nil {
+			dbURL = cfg.SQLitePath
+		}
+	}
+	if dbURL != "" {
+		st, err := store.Open(ctx, dbURL)
+		if err != nil {
+			return nil, fmt.Errorf("the service's database, for its value sets: %w", err)
+		}
+		defer st.Close()
+		cache = st
+	} else if cfg.TerminologyURL == "" {
+		return p, nil
+	}
+	r := &terminology.Refresher{Cache: cache, Policy: p, Apply: func(np *rules.Policy) { p = np }, Now: time.Now,
+		Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	if cfg.TerminologyURL != "" {
+		r.Client = &terminology.Client{Base: cfg.TerminologyURL, HTTP: &http.Client{}, Timeout: 10 * time.Second}
+	}
+	return p, r.Refresh(ctx)
+}
+
+// memoryCache keeps expansions for one scan when there is no database.
+type memoryCache map[string][]byte
+
+func (m memoryCache) PutExpansion(_ context.Context, url string, body []byte, _ time.Time) error {
+	m[url] = body
+	return nil
+}
+
+func (m memoryCache) Expansions(context.Context) (map[string][]byte, error) { return m, nil }
 
 func parseShard(s string) (k, n int, ok bool) {
 	a, b, found := strings.Cut(s, "/")

@@ -17,6 +17,7 @@ import (
 	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/rules"
 	"github.com/balint-health/balint/scan"
+	"github.com/balint-health/balint/store"
 	"github.com/balint-health/balint/synth"
 )
 
@@ -158,5 +159,53 @@ func TestScanCommandLine(t *testing.T) {
 	}
 	if err := scanCmd(context.Background(), []string{"merge"}, none, devnull); err == nil {
 		t.Error("merge without shards accepted")
+	}
+}
+
+// The scan judges codes as the service does: a cancer coded with a
+// SNOMED descendant the shipped expansion lacks is excluded once the
+// service's database keeps an expansion that has it.
+func TestScanUsesTheServicesValueSets(t *testing.T) {
+	rec := synth.Generate(synth.Options{Seed: 5, Now: testNow, Pattern: true})
+	dir := t.TempDir()
+	if err := synth.WriteExport(dir, []*synth.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	cond := `{"resourceType":"Condition","id":"c-rare","subject":{"reference":"Patient/` + rec.PatientID + `"},` +
+		`"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},` +
+		`"code":{"coding":[{"system":"http://snomed.info/sct","code":"1290000001"}]},"onsetDateTime":"2026-06-01"}`
+	if err := os.WriteFile(filepath.Join(dir, "Condition.ndjson"), []byte(cond+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "balint.db")
+	env := map[string]string{"BALINT_SQLITE_PATH": db}
+	getenv := func(k string) string { return env[k] }
+	devnull, _ := os.Open(os.DevNull)
+	defer devnull.Close()
+	fired := func() scan.Result {
+		out := t.TempDir()
+		if err := scanCmd(context.Background(), []string{"--now", "2026-11-25", "--out", out, dir}, getenv, devnull); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(out, scan.DecisionsFile))
+		var r scan.Result
+		json.Unmarshal(b, &r)
+		return r
+	}
+	if r := fired(); !r.Fired {
+		t.Fatalf("with the shipped expansion: %+v, want flagged", r)
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := `{"resourceType":"ValueSet","url":"http://snomed.info/sct?fhir_vs=isa/363346000","expansion":{"contains":[` +
+		`{"system":"http://snomed.info/sct","code":"363346000"},{"system":"http://snomed.info/sct","code":"1290000001"}]}}`
+	if err := st.PutExpansion(context.Background(), "http://snomed.info/sct?fhir_vs=isa/363346000", []byte(vs), testNow); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if r := fired(); r.Fired || !slices.Contains(r.Exclusions, "active_cancer") {
+		t.Fatalf("with the service's kept expansion: %+v, want excluded as active cancer", r)
 	}
 }
