@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/balint-health/balint/advice"
+	"github.com/balint-health/balint/bulk"
 	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/rules"
 	"github.com/balint-health/balint/scan"
@@ -113,13 +114,12 @@ func TestScanFromFHIRBase(t *testing.T) {
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
-		var out []scanFile
+		m := bulk.Manifest{TransactionTime: "2026-11-25T09:00:00Z", Request: srv.URL + "/fhir/Patient/$export"}
 		entries, _ := os.ReadDir(files)
 		for _, e := range entries {
-			out = append(out, scanFile{Type: strings.TrimSuffix(e.Name(), ".ndjson"), URL: srv.URL + "/files/" + e.Name()})
+			m.Output = append(m.Output, bulk.File{Type: strings.TrimSuffix(e.Name(), ".ndjson"), URL: srv.URL + "/files/" + e.Name()})
 		}
-		json.NewEncoder(w).Encode(map[string]any{"transactionTime": "2026-11-25T09:00:00Z", "request": srv.URL + "/fhir/Patient/$export",
-			"requiresAccessToken": false, "output": out, "error": []any{}})
+		json.NewEncoder(w).Encode(m)
 	})
 	mux.HandleFunc("DELETE /status/1", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
 	mux.Handle("GET /files/", http.StripPrefix("/files/", http.FileServer(http.Dir(files))))
@@ -140,11 +140,6 @@ func TestScanFromFHIRBase(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &s) != nil || s.Patients != 30 || polls.Load() != 2 {
 		t.Fatalf("summary %+v (%v), %d polls", s, err, polls.Load())
 	}
-}
-
-type scanFile struct {
-	Type string `json:"type"`
-	URL  string `json:"url"`
 }
 
 func TestScanCommandLine(t *testing.T) {
