@@ -144,6 +144,17 @@ func (d *Decision) Exclusions() []string {
 	return out
 }
 
+// Met returns the codes of the criteria met.
+func (d *Decision) Met() []string {
+	var out []string
+	for _, r := range d.Reasons {
+		if r.Kind == KindCriterion && r.Met {
+			out = append(out, r.Code)
+		}
+	}
+	return out
+}
+
 // Unmet returns the codes of the criteria not met.
 func (d *Decision) Unmet() []string {
 	var out []string

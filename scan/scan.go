@@ -33,8 +33,10 @@ type Result struct {
 	Fired   bool   `json:"fired"`
 	// Unreadable: some of the patient's record could not be read, so the
 	// patient is reported as such, never as "no pattern".
-	Unreadable      bool     `json:"unreadable,omitempty"`
-	Unread          []string `json:"unread,omitempty"` // why, by place or type
+	Unreadable bool     `json:"unreadable,omitempty"`
+	Unread     []string `json:"unread,omitempty"` // why, by place or type
+	// Met are the criteria met: for a flagged patient, the reasons.
+	Met             []string `json:"met,omitempty"`
 	Exclusions      []string `json:"exclusions,omitempty"`
 	Unmet           []string `json:"unmet,omitempty"`
 	AgeBand         string   `json:"ageBand"`
@@ -136,7 +138,7 @@ func Evaluate(pt *bulk.Patient, o Options) Result {
 	}
 	r.Unreadable = len(d.Unread) > 0 || len(pt.Unreadable) > 0
 	f := d.Features
-	r.Fired, r.Exclusions, r.Unmet = d.Fire, d.Exclusions(), d.Unmet()
+	r.Fired, r.Met, r.Exclusions, r.Unmet = d.Fire, d.Met(), d.Exclusions(), d.Unmet()
 	r.AgeBand = metrics.AgeBand(f.Age)
 	r.Investigations, r.Normal, r.BodySystems = f.Total, f.NormalCounted, f.Systems
 	r.Specialties, r.PrimaryCare, r.PersistenceDays = f.Specialties, f.PrimaryCare, f.PersistenceDays

@@ -153,10 +153,10 @@ func writeCSV(path string, rs []Result) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"patient", "investigations", "normal", "body_systems", "specialties", "primary_care", "persistence_days", "age_band", "sex"})
+	w.Write([]string{"patient", "investigations", "normal", "body_systems", "specialties", "primary_care", "persistence_days", "criteria_met", "age_band", "sex"})
 	for _, r := range rs {
 		w.Write([]string{r.Patient, strconv.Itoa(r.Investigations), strconv.Itoa(r.Normal), strconv.Itoa(r.BodySystems),
-			strconv.Itoa(r.Specialties), strconv.Itoa(r.PrimaryCare), strconv.Itoa(r.PersistenceDays), r.AgeBand, r.Sex})
+			strconv.Itoa(r.Specialties), strconv.Itoa(r.PrimaryCare), strconv.Itoa(r.PersistenceDays), strings.Join(r.Met, " "), r.AgeBand, r.Sex})
 	}
 	w.Flush()
 	return errors.Join(w.Error(), f.Close())
