@@ -23,6 +23,7 @@ import (
 	"github.com/balint-health/balint/scan"
 	"github.com/balint-health/balint/store"
 	"github.com/balint-health/balint/terminology"
+	"golang.org/x/term"
 )
 
 // scanUsage is the subcommand's help.
@@ -229,10 +230,7 @@ func types() []string {
 	return out
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // progressPrinter prints, at most once a second, resources read a second,
 // patients done and the time left, on one line of a terminal.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/bulk"
@@ -202,5 +203,25 @@ func TestScanUsesTheServicesValueSets(t *testing.T) {
 	st.Close()
 	if r := fired(); r.Fired || !slices.Contains(r.Exclusions, "active_cancer") {
 		t.Fatalf("with the service's kept expansion: %+v, want excluded as active cancer", r)
+	}
+}
+
+// Progress: resources a second, patients done and the time left, at most
+// once a second, and only to a terminal.
+func TestScanProgress(t *testing.T) {
+	var b strings.Builder
+	p := progressPrinter(&b, time.Now().Add(-10*time.Second))
+	p(bulk.Progress{Phase: "evaluate", Lines: 50000, Patients: 120, Buckets: 1, Total: 4})
+	p(bulk.Progress{Phase: "evaluate", Lines: 60000, Patients: 150, Buckets: 2, Total: 4})
+	if got := b.String(); strings.Count(got, "\r") != 1 || !strings.Contains(got, "5000 resources/s, 120 patients done, 62%, about 6s left") {
+		t.Fatalf("progress %q", got)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Fatal("a file taken for a terminal")
 	}
 }
