@@ -256,12 +256,34 @@ func Lookup[T any](ix Index, ref string) *T {
 func aliasUUIDs(ix Index) {
 	aliases := map[string]any{}
 	for ref, r := range ix {
-		if _, id, ok := strings.Cut(ref, "/"); ok && id != "" {
+		if _, id, ok := strings.Cut(ref, "/"); ok && id != "" && !strings.HasPrefix(ref, "\x00") {
 			aliases["urn:uuid:"+id] = r
+			aliases[canonicalOf+id] = ref
 		}
 	}
 	maps.Copy(ix, aliases)
 	ix[uuidAliases] = nil
+}
+
+// canonicalOf prefixes the keys that map a bundle's uuid to "Type/id".
+const canonicalOf = "\x00canonical:"
+
+// Canonical is the "Type/id" of the resource ref names: relative,
+// absolute, versioned and a bundle's "urn:uuid:" references to one
+// resource all give the same key, so that comparing references compares
+// resources. A uuid that names nothing in the history stays as it is.
+func (ix Index) Canonical(ref string) string {
+	id, isUUID := strings.CutPrefix(ref, "urn:uuid:")
+	if !isUUID {
+		return localRef(ref)
+	}
+	if _, done := ix[uuidAliases]; !done {
+		aliasUUIDs(ix)
+	}
+	if c, ok := ix[canonicalOf+id].(string); ok {
+		return c
+	}
+	return ref
 }
 
 // localRef is an absolute or versioned reference as "Type/id".

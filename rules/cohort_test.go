@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/synth"
+	"github.com/balint-health/balint/testing/outside"
 )
 
 // label is what the clinical basis says of a generated patient, worked out
@@ -172,11 +172,7 @@ func summary(d Decision) []string {
 }
 
 func shifted(t *testing.T, bundle []byte, days int) *fhir.History {
-	var v any
-	if err := json.Unmarshal(bundle, &v); err != nil {
-		t.Fatal(err)
-	}
-	b, err := shiftDates(v, days)
+	b, err := outside.Shift(bundle, days)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,12 +112,12 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 	member := map[string]bool{}
 	for i := range h.DiagnosticReports {
 		for _, ref := range h.DiagnosticReports[i].Result {
-			member[fhir.Ref(ref)] = true
+			member[r.ix.Canonical(fhir.Ref(ref))] = true
 		}
 	}
 	for i := range h.Observations {
 		for _, ref := range h.Observations[i].HasMember {
-			member[fhir.Ref(ref)] = true
+			member[r.ix.Canonical(fhir.Ref(ref))] = true
 		}
 	}
 	byReport := map[string]int{}
@@ -145,7 +145,7 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 		case len(o.HasMember) > 0:
 			g = ref
 		case len(o.BasedOn) > 0:
-			g = fhir.Ref(o.BasedOn[0])
+			g = r.ix.Canonical(fhir.Ref(o.BasedOn[0]))
 		default:
 			g = "day:" + fhir.FirstCode(o.Category) + ":" + fhir.ObservationDate(o, r.loc).Format("2006-01-02")
 		}
@@ -165,7 +165,7 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 		ref := fhir.RefTo("Procedure", pr.Id)
 		linked := false
 		for _, rep := range pr.Report {
-			if k, ok := byReport[fhir.Ref(rep)]; ok {
+			if k, ok := byReport[r.ix.Canonical(fhir.Ref(rep))]; ok {
 				out[k].Refs = append(out[k].Refs, ref)
 				out[k].Kind = "procedure"
 				out[k].Codes = append(out[k].Codes, fhir.Codings(pr.Code)...)

@@ -4,23 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/testing/outside"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the outside records")
-
-// outsideData holds records Balint was not built from (Synthea patients,
-// the HL7 R4 examples; see its SOURCE.md). They are read in place, never
-// copied into the repository.
-const outsideData = "../../shared/data"
 
 // outsideNow is when the outside records are evaluated; each is moved in
 // time so that it ends the day before.
@@ -31,17 +25,7 @@ var outsideNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 // and its reasons as a golden file (testdata/outside), so any change to
 // what the rule says about a real record shows in review.
 func TestOutsideRecords(t *testing.T) {
-	var files []string
-	for _, set := range []string{"synthea-smart-r4", "hl7-r4-examples"} {
-		f, _ := filepath.Glob(filepath.Join(outsideData, set, "*.json"))
-		files = append(files, f...)
-	}
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no outside records under %s: CI runs with ../shared beside the clone", outsideData)
-		}
-		t.Skipf("no outside records under %s", outsideData)
-	}
+	files := append(outside.Files(t, "synthea-smart-r4"), outside.Files(t, "hl7-r4-examples")...)
 	p := DefaultPolicy()
 	// Lab investigations in the Synthea records that came out unknown, of
 	// all of them: Synthea writes values with neither flags nor ranges, so
@@ -55,7 +39,7 @@ func TestOutsideRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			shifted, shift, err := endYesterday(raw, outsideNow)
+			shifted, shift, err := outside.EndYesterday(raw, outsideNow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,99 +187,4 @@ func outcomeOf(d Decision, h *fhir.History, shift int, sent map[string]int) []by
 		panic(err)
 	}
 	return append(b, '\n')
-}
-
-// fhirDate matches FHIR date, dateTime and instant values, partial ones
-// included.
-var fhirDate = regexp.MustCompile(`^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$`)
-
-// clinical are the resource types whose dates say when the record ends.
-var clinical = map[string]bool{"Observation": true, "DiagnosticReport": true, "Encounter": true,
-	"Condition": true, "Procedure": true, "ServiceRequest": true}
-
-// endYesterday moves every date of a record by the same whole number of
-// days, so that its latest clinical date falls on the day before now.
-func endYesterday(raw []byte, now time.Time) ([]byte, int, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, 0, err
-	}
-	var latest time.Time
-	var scan func(v any, typ string)
-	scan = func(v any, typ string) {
-		switch x := v.(type) {
-		case map[string]any:
-			if rt, ok := x["resourceType"].(string); ok {
-				typ = rt
-			}
-			for k, e := range x {
-				if k == "birthDate" {
-					continue
-				}
-				scan(e, typ)
-			}
-		case []any:
-			for _, e := range x {
-				scan(e, typ)
-			}
-		case string:
-			if clinical[typ] && fhirDate.MatchString(x) {
-				if t, ok := fhir.Time(&x, time.UTC); ok && t.After(latest) {
-					latest = t
-				}
-			}
-		}
-	}
-	scan(v, "")
-	if latest.IsZero() {
-		return raw, 0, nil
-	}
-	target := now.AddDate(0, 0, -1)
-	days := int(target.Truncate(24*time.Hour).Sub(latest.Truncate(24*time.Hour)) / (24 * time.Hour))
-	out, err := shiftDates(v, days)
-	return out, days, err
-}
-
-// shiftDates moves every date in a decoded JSON value by days and encodes
-// it again. Not json.Marshal: it writes "<=" as "\u003c=", which is valid
-// JSON but not what the record said.
-func shiftDates(v any, days int) ([]byte, error) {
-	var move func(v any) any
-	move = func(v any) any {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				x[k] = move(e)
-			}
-		case []any:
-			for i, e := range x {
-				x[i] = move(e)
-			}
-		case string:
-			if fhirDate.MatchString(x) {
-				return shiftDate(x, days)
-			}
-		}
-		return v
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(move(v))
-	return buf.Bytes(), err
-}
-
-// shiftDate moves one date value by days, keeping its precision and
-// offset: "2011-07" stays a year and month.
-func shiftDate(s string, days int) string {
-	for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02", "2006-01", "2006"} {
-		if t, err := time.Parse(l, s); err == nil {
-			out := t.AddDate(0, 0, days).Format(l)
-			if l == time.RFC3339Nano && strings.HasSuffix(s, "+00:00") && strings.HasSuffix(out, "Z") {
-				out = strings.TrimSuffix(out, "Z") + "+00:00"
-			}
-			return out
-		}
-	}
-	panic(fmt.Sprintf("shiftDate: %q matched the date pattern but no layout", s))
 }

@@ -726,3 +726,44 @@ func TestDefaultReferenceTable(t *testing.T) {
 		})
 	}
 }
+
+// A reference names a resource however it is written: relative, absolute,
+// versioned, or a bundle's urn:uuid. Report members are judged once, in
+// their report, and an encounter under a mental-health referral is care,
+// in every form.
+func TestReferenceForms(t *testing.T) {
+	forms := map[string]func(ref string) string{
+		"relative":  func(ref string) string { return ref },
+		"absolute":  func(ref string) string { return "https://ehr.example/fhir/" + ref },
+		"versioned": func(ref string) string { return ref + "/_history/3" },
+		"urn:uuid":  func(ref string) string { _, id, _ := strings.Cut(ref, "/"); return "urn:uuid:" + id },
+	}
+	base := positive().eval().Features
+	for name, form := range forms {
+		t.Run(name, func(t *testing.T) {
+			b := positive()
+			// A loose result on a report's day, so that a member counted
+			// again would join its group.
+			b.analyte("2345-7", 60, "N")
+			want := b.clone().eval().Features
+			for i := range b.h.DiagnosticReports {
+				for j := range b.h.DiagnosticReports[i].Result {
+					r := form(*b.h.DiagnosticReports[i].Result[j].Reference)
+					b.h.DiagnosticReports[i].Result[j].Reference = &r
+				}
+			}
+			if got := b.eval().Features; got != want || got.Total < base.Total {
+				t.Fatalf("features %+v, want %+v", got, want)
+			}
+			mh := positive()
+			ref := mh.request(r4.ServiceRequest{Status: r4.RequestStatusCompleted, Intent: r4.RequestIntentOrder,
+				Category: []r4.CodeableConcept{cc(snomed, "3457005")}, Code: ccp(snomed, "308459004"), AuthoredOn: mh.at(700)})
+			mh.encounter(gp, 30)
+			en := &mh.h.Encounters[len(mh.h.Encounters)-1]
+			en.BasedOn = []r4.Reference{{Reference: sp(form(ref))}}
+			if d := mh.eval(); d.Fire || !slices.Contains(d.Exclusions(), ExclMentalHealth) {
+				t.Fatalf("an encounter under a mental-health referral (%s): exclusions %v", form(ref), d.Exclusions())
+			}
+		})
+	}
+}

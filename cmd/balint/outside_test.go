@@ -9,6 +9,7 @@ import (
 
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/testing/outside"
 )
 
 // Every outside record (../shared/data: Synthea patients, HL7 R4 examples)
@@ -17,15 +18,8 @@ import (
 // example Patient. (What the rule decides on each is rules'
 // TestOutsideRecords.)
 func TestOutsideRecordsAsPrefetch(t *testing.T) {
-	const data = "../../../shared/data"
-	files, _ := filepath.Glob(filepath.Join(data, "*", "*.json"))
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no outside records under %s: CI runs with ../shared beside the clone", data)
-		}
-		t.Skipf("no outside records under %s", data)
-	}
-	examplePatient, err := os.ReadFile(filepath.Join(data, "hl7-r4-examples", "Patient-example.json"))
+	files := outside.Files(t, "*")
+	examplePatient, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(files[0])), "hl7-r4-examples", "Patient-example.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
