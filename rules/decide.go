@@ -133,33 +133,19 @@ type Decision struct {
 // then may a card say that nothing abnormal or open was found.
 func (d *Decision) Checked() bool { return len(d.Unread) == 0 && d.Features.Unknown == 0 }
 
-// Exclusions returns the codes of the exclusions hit.
-func (d *Decision) Exclusions() []string {
-	var out []string
-	for _, r := range d.Reasons {
-		if r.Kind == KindExclusion && r.Met {
-			out = append(out, r.Code)
-		}
-	}
-	return out
-}
+// Exclusions returns the codes of the exclusions that apply.
+func (d *Decision) Exclusions() []string { return d.codes(KindExclusion, true) }
 
 // Met returns the codes of the criteria met.
-func (d *Decision) Met() []string {
-	var out []string
-	for _, r := range d.Reasons {
-		if r.Kind == KindCriterion && r.Met {
-			out = append(out, r.Code)
-		}
-	}
-	return out
-}
+func (d *Decision) Met() []string { return d.codes(KindCriterion, true) }
 
 // Unmet returns the codes of the criteria not met.
-func (d *Decision) Unmet() []string {
+func (d *Decision) Unmet() []string { return d.codes(KindCriterion, false) }
+
+func (d *Decision) codes(kind string, met bool) []string {
 	var out []string
 	for _, r := range d.Reasons {
-		if r.Kind == KindCriterion && !r.Met {
+		if r.Kind == kind && r.Met == met {
 			out = append(out, r.Code)
 		}
 	}

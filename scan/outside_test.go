@@ -102,27 +102,15 @@ func exported(bundle []byte) (map[string][][]byte, error) {
 			refs[e.FullURL] = e.Resource["resourceType"].(string) + "/" + id
 		}
 	}
-	var resolve func(v any) any
-	resolve = func(v any) any {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				x[k] = resolve(e)
-			}
-		case []any:
-			for i, e := range x {
-				x[i] = resolve(e)
-			}
-		case string:
-			if r, ok := refs[x]; ok {
-				return r
-			}
+	resolve := func(s string) string {
+		if r, ok := refs[s]; ok {
+			return r
 		}
-		return v
+		return s
 	}
 	out := map[string][][]byte{}
 	for _, e := range b.Entry {
-		line, err := json.Marshal(resolve(e.Resource))
+		line, err := json.Marshal(outside.Strings(e.Resource, resolve))
 		if err != nil {
 			return nil, err
 		}

@@ -100,28 +100,16 @@ func EndYesterday(raw []byte, now time.Time) ([]byte, int, error) {
 // it again. Not json.Marshal: it writes "<=" as "\u003c=", which is valid
 // JSON but not what the record said.
 func shiftDates(v any, days int) ([]byte, error) {
-	var move func(v any) any
-	move = func(v any) any {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				x[k] = move(e)
-			}
-		case []any:
-			for i, e := range x {
-				x[i] = move(e)
-			}
-		case string:
-			if fhirDate.MatchString(x) {
-				return shiftDate(x, days)
-			}
+	moved := Strings(v, func(s string) string {
+		if fhirDate.MatchString(s) {
+			return shiftDate(s, days)
 		}
-		return v
-	}
+		return s
+	})
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	err := enc.Encode(move(v))
+	err := enc.Encode(moved)
 	return buf.Bytes(), err
 }
 
@@ -147,4 +135,22 @@ func Shift(raw []byte, days int) ([]byte, error) {
 		return nil, err
 	}
 	return shiftDates(v, days)
+}
+
+// Strings replaces, in place, every string of a decoded JSON value by what
+// f makes of it, and returns the value.
+func Strings(v any, f func(string) string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = Strings(e, f)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = Strings(e, f)
+		}
+	case string:
+		return f(x)
+	}
+	return v
 }
