@@ -236,7 +236,7 @@ func flagSet(cfg *Config, addr *string) *flag.FlagSet {
 // usageError is a command line that could not be read: exit status 2.
 type usageError struct{ err error }
 
-func (e *usageError) Error() string { return "flags: " + e.err.Error() }
+func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
 // usage is what --help prints: the flags, the variables a deployment sets
