@@ -143,7 +143,7 @@ func Group(ctx context.Context, dir string, o Options, fn func(*Patient) error) 
 		g.Go(func() error {
 			for b := range batches {
 				for i, line := range b.lines {
-					if _, err := p.line(b.file, b.first+i, line, false); err != nil {
+					if _, err := p.line(b.file, b.nums[i], line, false); err != nil {
 						return err
 					}
 				}
@@ -279,11 +279,11 @@ func (c countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// batch is consecutive lines of one file, first being the number of the
-// first of them.
+// batch is lines of one file, with their numbers (blank lines are not
+// sent, so numbers need not follow one another).
 type batch struct {
 	file  string
-	first int
+	nums  []int
 	lines [][]byte
 }
 
@@ -313,7 +313,7 @@ func (p *partition) readFile(ctx context.Context, path string, out chan<- batch)
 	sc.Buffer(make([]byte, 0, 1<<20), maxLine)
 	b := batch{file: name}
 	var buf []byte
-	send := func(next int) error {
+	send := func() error {
 		if len(b.lines) > 0 {
 			select {
 			case out <- b:
@@ -324,7 +324,7 @@ func (p *partition) readFile(ctx context.Context, path string, out chan<- batch)
 				p.o.Progress(Progress{Phase: "partition", BytesRead: p.read.Load(), BytesTotal: p.total, Lines: p.lines.Load()})
 			}
 		}
-		b, buf = batch{file: name, first: next}, make([]byte, 0, batchBytes)
+		b, buf = batch{file: name}, make([]byte, 0, batchBytes)
 		return nil
 	}
 	for n := 1; sc.Scan(); n++ {
@@ -346,19 +346,17 @@ func (p *partition) readFile(ctx context.Context, path string, out chan<- batch)
 			}
 			continue
 		}
-		if len(b.lines) == 0 {
-			b.first = n
-		}
 		if len(buf)+len(line) > cap(buf) && len(b.lines) > 0 {
-			if err := send(n); err != nil {
+			if err := send(); err != nil {
 				return err
 			}
 		}
 		start := len(buf)
 		buf = append(buf, line...)
 		b.lines = append(b.lines, buf[start:len(buf):len(buf)])
+		b.nums = append(b.nums, n)
 	}
-	if err := send(0); err != nil {
+	if err := send(); err != nil {
 		return err
 	}
 	if err := sc.Err(); err != nil {

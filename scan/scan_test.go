@@ -135,9 +135,10 @@ func TestMalformedLines(t *testing.T) {
 	if pattern == nil {
 		t.Fatal("no patient meets the rule in the generated list")
 	}
-	appendLines(t, filepath.Join(dir, "ServiceRequest.ndjson"),
+	// Blank lines between: a line keeps its own number in the file.
+	appendLines(t, filepath.Join(dir, "ServiceRequest.ndjson"), "",
 		`{"resourceType":"ServiceRequest","subject":{"reference":"Patient/`+pattern.PatientID+`"},"status":"active" BROKEN`,
-		`not json at all`)
+		"", `not json at all`)
 	rs, st, err := Run(context.Background(), dir, options(rules.DefaultPolicy()))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +151,7 @@ func TestMalformedLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := strings.Count(string(sr), "\n")
-	want := []bulk.Malformed{{At: fmt.Sprintf("ServiceRequest.ndjson:%d", n-1), Reason: "not a FHIR resource"}, {At: fmt.Sprintf("ServiceRequest.ndjson:%d", n), Reason: "not a FHIR resource"}}
+	want := []bulk.Malformed{{At: fmt.Sprintf("ServiceRequest.ndjson:%d", n-2), Reason: "not a FHIR resource"}, {At: fmt.Sprintf("ServiceRequest.ndjson:%d", n), Reason: "not a FHIR resource"}}
 	if fmt.Sprint(st.MalformedAt) != fmt.Sprint(want) {
 		t.Errorf("malformed at %v, want %v", st.MalformedAt, want)
 	}
