@@ -713,6 +713,8 @@ func TestDefaultReferenceTable(t *testing.T) {
 		{"HDL of 40", "2085-9", quantity("40", "mg/dL"), false, Normal},
 		{"eGFR of 59", "33914-3", quantity("59", "mL/min/{1.73_m2}"), false, Abnormal},
 		{"random glucose held to the fasting range", "2339-0", quantity("120", "mg/dL"), false, Abnormal},
+		{"ESR of 24 in a woman of 40", "4537-7", quantity("24", "mm/h"), false, Normal},
+		{"ESR of 24 in a man of 40", "4537-7", quantity("24", "mm/h"), true, Abnormal},
 		{"creatinine in umol/L never converts", "2160-0", quantity("80", "umol/L"), false, Unknown},
 		{"TSH is not in the table", "3016-3", quantity("2.1", "m[IU]/L"), false, Unknown},
 		{"troponin is not in the table", "6598-7", quantity("0.01", "ng/mL"), false, Unknown},
