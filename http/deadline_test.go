@@ -57,8 +57,10 @@ func TestAnswerByTheDeadline(t *testing.T) {
 	gate := memory.NewGate(64<<20, 50*time.Millisecond)
 	srv := serve(t, Config{HookTimeout: 300 * time.Millisecond}, Deps{Advisor: stallingAdvisor{stall: time.Second}, Memory: gate})
 	r, took := post(t, srv.URL+"/cds-services/svc")
-	if r.StatusCode != http.StatusServiceUnavailable || took > 350*time.Millisecond {
-		t.Fatalf("status %d after %v, want 503 by the 300 ms deadline", r.StatusCode, took)
+	// Well before the stalled work ends (1 s); the margin is for a loaded
+	// machine, not a timing target.
+	if r.StatusCode != http.StatusServiceUnavailable || took > 700*time.Millisecond {
+		t.Fatalf("status %d after %v, want 503 at the 300 ms deadline, before the work ends", r.StatusCode, took)
 	}
 	if gate.Held() == 0 {
 		t.Fatal("the stalled work's memory was released before it ended")
