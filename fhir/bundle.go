@@ -9,7 +9,14 @@ import (
 // client's prefetch would send them: resourceType, type and total ahead of
 // the entries, in the order FHIR servers write them.
 func Searchset(resources []json.RawMessage) []byte {
-	b := []byte(`{"resourceType":"Bundle","type":"searchset","total":` + strconv.Itoa(len(resources)) + `,"entry":[`)
+	// Sized once: a history's part is megabytes, and growing the buffer
+	// step by step copies it again and again.
+	n := 64
+	for _, r := range resources {
+		n += len(r) + len(`{"resource":,"search":{"mode":"match"}},`)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"resourceType":"Bundle","type":"searchset","total":`+strconv.Itoa(len(resources))+`,"entry":[`...)
 	for i, r := range resources {
 		if i > 0 {
 			b = append(b, ',')

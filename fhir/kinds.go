@@ -240,23 +240,26 @@ const uuidAliases = "\x00urn:uuid"
 func Lookup[T any](ix Index, ref string) *T {
 	r, ok := ix[ref]
 	if !ok {
-		if id, isUUID := strings.CutPrefix(ref, "urn:uuid:"); isUUID {
-			if _, done := ix[uuidAliases]; !done {
-				aliasUUIDs(ix)
-			}
-			r = ix["urn:uuid:"+id]
+		if strings.HasPrefix(ref, "urn:uuid:") {
+			aliasUUIDs(ix)
+			r = ix[ref]
 		} else {
-			r = ix[localRef(ref)]
+			r = ix[LocalRef(ref)]
 		}
 	}
 	t, _ := r.(*T)
 	return t
 }
 
+// aliasUUIDs adds, once, the "urn:uuid:<id>" keys of every resource and
+// the "Type/id" each stands for.
 func aliasUUIDs(ix Index) {
+	if _, done := ix[uuidAliases]; done {
+		return
+	}
 	aliases := map[string]any{}
 	for ref, r := range ix {
-		if _, id, ok := strings.Cut(ref, "/"); ok && id != "" && !strings.HasPrefix(ref, "\x00") {
+		if _, id, ok := strings.Cut(ref, "/"); ok && id != "" {
 			aliases["urn:uuid:"+id] = r
 			aliases[canonicalOf+id] = ref
 		}
@@ -275,19 +278,17 @@ const canonicalOf = "\x00canonical:"
 func (ix Index) Canonical(ref string) string {
 	id, isUUID := strings.CutPrefix(ref, "urn:uuid:")
 	if !isUUID {
-		return localRef(ref)
+		return LocalRef(ref)
 	}
-	if _, done := ix[uuidAliases]; !done {
-		aliasUUIDs(ix)
-	}
+	aliasUUIDs(ix)
 	if c, ok := ix[canonicalOf+id].(string); ok {
 		return c
 	}
 	return ref
 }
 
-// localRef is an absolute or versioned reference as "Type/id".
-func localRef(ref string) string {
+// LocalRef is an absolute or versioned reference as "Type/id".
+func LocalRef(ref string) string {
 	ref, _, _ = strings.Cut(ref, "/_history/")
 	parts := strings.Split(strings.TrimSuffix(ref, "/"), "/")
 	if len(parts) < 2 {

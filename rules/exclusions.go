@@ -132,7 +132,7 @@ func (e *evaluation) careRefs(window time.Duration, care careCodes) []string {
 		}
 		is := anyConcept(care.encounter, encounterConcepts(en))
 		if care.basedOn {
-			is = is || slices.ContainsFunc(en.BasedOn, func(r r4.Reference) bool { return requests[e.ix.Canonical(fhir.Ref(r))] })
+			is = is || slices.ContainsFunc(en.BasedOn, func(r r4.Reference) bool { return requests[e.ix.key(r)] })
 		}
 		if is {
 			refs = append(refs, fhir.RefTo("Encounter", en.Id))
@@ -252,7 +252,7 @@ func (e *evaluation) attended(sr *r4.ServiceRequest) bool {
 		if !encounterHappened(en) {
 			continue
 		}
-		if slices.ContainsFunc(en.BasedOn, func(r r4.Reference) bool { return e.ix.Canonical(fhir.Ref(r)) == ref }) {
+		if slices.ContainsFunc(en.BasedOn, func(r r4.Reference) bool { return e.ix.key(r) == ref }) {
 			return true
 		}
 		if got, _, ok := e.specialtyOf(en.ServiceType); known && ok && got == want && !made.IsZero() &&

@@ -80,6 +80,10 @@ type index struct {
 
 func newIndex(h *fhir.History) *index { return &index{fhir.NewIndex(h), h.Conditions} }
 
+// key is the "Type/id" of the resource r names, however r is written
+// (relative, absolute, versioned, urn:uuid): compare references by it.
+func (ix *index) key(r r4.Reference) string { return ix.Canonical(fhir.Ref(r)) }
+
 func (ix *index) observation(ref string) *r4.Observation {
 	return fhir.Lookup[r4.Observation](ix.Index, ref)
 }
@@ -112,12 +116,12 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 	member := map[string]bool{}
 	for i := range h.DiagnosticReports {
 		for _, ref := range h.DiagnosticReports[i].Result {
-			member[r.ix.Canonical(fhir.Ref(ref))] = true
+			member[r.ix.key(ref)] = true
 		}
 	}
 	for i := range h.Observations {
 		for _, ref := range h.Observations[i].HasMember {
-			member[r.ix.Canonical(fhir.Ref(ref))] = true
+			member[r.ix.key(ref)] = true
 		}
 	}
 	byReport := map[string]int{}
@@ -145,7 +149,7 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 		case len(o.HasMember) > 0:
 			g = ref
 		case len(o.BasedOn) > 0:
-			g = r.ix.Canonical(fhir.Ref(o.BasedOn[0]))
+			g = r.ix.key(o.BasedOn[0])
 		default:
 			g = "day:" + fhir.FirstCode(o.Category) + ":" + fhir.ObservationDate(o, r.loc).Format("2006-01-02")
 		}
@@ -165,7 +169,7 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 		ref := fhir.RefTo("Procedure", pr.Id)
 		linked := false
 		for _, rep := range pr.Report {
-			if k, ok := byReport[r.ix.Canonical(fhir.Ref(rep))]; ok {
+			if k, ok := byReport[r.ix.key(rep)]; ok {
 				out[k].Refs = append(out[k].Refs, ref)
 				out[k].Kind = "procedure"
 				out[k].Codes = append(out[k].Codes, fhir.Codings(pr.Code)...)
