@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -87,12 +88,21 @@ func FirstMalformed(ms []Malformed) []Malformed {
 	return ms[:min(len(ms), maxListed)]
 }
 
+// listed adds m to a list of places that keeps only the first of them
+// (FirstMalformed) once it holds twice as many.
+func listed(ms []Malformed, m Malformed) []Malformed {
+	if ms = append(ms, m); len(ms) > 2*maxListed {
+		return FirstMalformed(ms)
+	}
+	return ms
+}
+
 // Patient is one patient's part of the export.
 type Patient struct {
 	ID string
 	// Resources are the patient's lines, and the PractitionerRoles they
 	// refer to, as read.
-	Resources [][]byte
+	Resources []json.RawMessage
 	// Unreadable are the patient's lines that could not be read.
 	Unreadable []Malformed
 }
@@ -143,7 +153,7 @@ func Group(ctx context.Context, dir string, o Options, fn func(*Patient) error) 
 		g.Go(func() error {
 			for b := range batches {
 				for i, line := range b.lines {
-					if _, err := p.line(b.file, b.nums[i], line, false); err != nil {
+					if err := p.line(b.file, b.nums[i], line); err != nil {
 						return err
 					}
 				}
@@ -290,9 +300,8 @@ type batch struct {
 // batchBytes is about how much of a file one batch carries.
 const batchBytes = 1 << 20
 
-// readFile reads a file's lines into batches for the workers; the first
-// line is filed here, to learn whether the file is of a type the rule
-// reads at all.
+// readFile reads a file's lines into batches for the workers, unless its
+// first line says it holds a type the rule does not read.
 func (p *partition) readFile(ctx context.Context, path string, out chan<- batch) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -333,18 +342,13 @@ func (p *partition) readFile(ctx context.Context, path string, out chan<- batch)
 			continue
 		}
 		p.lines.Add(1)
-		if n == 1 {
-			ignore, err := p.line(name, n, line, true)
-			if err != nil {
-				return err
-			}
-			if ignore {
-				p.mu.Lock()
-				p.stats.IgnoredFiles = append(p.stats.IgnoredFiles, name)
-				p.mu.Unlock()
-				return nil
-			}
-			continue
+		if n == 1 && !readsType(line) {
+			// One type a file: a file that starts with a type the rule
+			// does not read is not read further.
+			p.mu.Lock()
+			p.stats.IgnoredFiles = append(p.stats.IgnoredFiles, name)
+			p.mu.Unlock()
+			return nil
 		}
 		if len(buf)+len(line) > cap(buf) && len(b.lines) > 0 {
 			if err := send(); err != nil {
@@ -381,94 +385,80 @@ var errNotResource = errors.New("not a JSON object")
 func readHead(line []byte) (head, error) {
 	var h head
 	dec := jsontext.NewDecoder(bytes.NewReader(line), jsontext.AllowDuplicateNames(true))
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return h, errNotResource
-	}
-	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return h, err
-		}
-		// A token is valid only until the next read.
-		name := tok.String()
+	err := eachMember(dec, func(name string) error {
 		switch name {
 		case "resourceType", "id":
 			v, err := dec.ReadToken()
 			if err != nil {
-				return h, err
+				return err
 			}
 			if name == "id" {
 				h.ID = v.String()
 			} else {
 				h.ResourceType = v.String()
 			}
+			return nil
 		case "subject", "patient":
-			ref, err := reference(dec)
-			if err != nil {
-				return h, err
+			if dec.PeekKind() != '{' {
+				return dec.SkipValue()
 			}
+			var ref string
+			err := eachMember(dec, func(name string) error {
+				if name != "reference" {
+					return dec.SkipValue()
+				}
+				v, err := dec.ReadToken()
+				if err == nil {
+					ref = v.String()
+				}
+				return err
+			})
 			if h.Ref == "" || name == "subject" {
 				h.Ref = ref
 			}
-		default:
-			if err := dec.SkipValue(); err != nil {
-				return h, err
-			}
+			return err
 		}
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return h, err
-	}
-	return h, nil
+		return dec.SkipValue()
+	})
+	return h, err
 }
 
-// reference reads a Reference's reference, skipping the rest of it.
-func reference(dec *jsontext.Decoder) (string, error) {
-	if dec.PeekKind() != '{' {
-		return "", dec.SkipValue()
+// eachMember reads a JSON object, handing each member's name to f, which
+// reads or skips its value.
+func eachMember(dec *jsontext.Decoder, f func(name string) error) error {
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return errNotResource
 	}
-	dec.ReadToken()
-	ref := ""
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
-			return "", err
+			return err
 		}
-		if tok.String() == "reference" {
-			v, err := dec.ReadToken()
-			if err != nil {
-				return "", err
-			}
-			ref = v.String()
-			continue
-		}
-		if err := dec.SkipValue(); err != nil {
-			return "", err
+		// A token is valid only until the next read.
+		if err := f(tok.String()); err != nil {
+			return err
 		}
 	}
 	_, err := dec.ReadToken()
-	return ref, err
+	return err
 }
 
 // patientRef finds a Patient reference in a line that is not JSON, so
 // that the patient is told of it rather than judged without it.
 var patientRef = regexp.MustCompile(`"reference"\s*:\s*"(?:[^"]*/)?Patient/([A-Za-z0-9\-.]{1,64})"`)
 
-// line files line n of file; first says it is the file's first, and
-// ignore that the file holds a type the rule does not read.
-func (p *partition) line(file string, n int, line []byte, first bool) (ignore bool, err error) {
+// line files line n of file.
+func (p *partition) line(file string, n int, line []byte) error {
 	h, err := readHead(line)
 	if err != nil || h.ResourceType == "" {
 		id := ""
 		if m := patientRef.FindSubmatch(line); m != nil {
 			id = string(m[1])
 		}
-		return false, p.malformed(id, fmt.Sprintf("%s:%d", file, n), "not a FHIR resource")
+		return p.malformed(id, fmt.Sprintf("%s:%d", file, n), "not a FHIR resource")
 	}
 	if !fhir.Reads(h.ResourceType) {
-		// One type a file: a file that starts with a type the rule does
-		// not read is not read further.
-		return first, nil
+		return nil
 	}
 	switch h.ResourceType {
 	case "PractitionerRole":
@@ -479,12 +469,19 @@ func (p *partition) line(file string, n int, line []byte, first bool) (ignore bo
 			p.stats.Lines[h.ResourceType]++
 		}
 		p.mu.Unlock()
-		return false, nil
+		return nil
 	case "Patient":
-		return false, p.keep(file, n, h.ID, h.ResourceType, line)
+		return p.keep(file, n, h.ID, h.ResourceType, line)
 	}
 	id, _ := patientID(h.Ref)
-	return false, p.keep(file, n, id, h.ResourceType, line)
+	return p.keep(file, n, id, h.ResourceType, line)
+}
+
+// readsType says whether a line is of a type the rule reads, or may be
+// (a line that cannot be read is left to line to report).
+func readsType(line []byte) bool {
+	h, err := readHead(line)
+	return err != nil || h.ResourceType == "" || fhir.Reads(h.ResourceType)
 }
 
 func (p *partition) keep(file string, n int, id, typ string, line []byte) error {
@@ -493,10 +490,7 @@ func (p *partition) keep(file string, n int, id, typ string, line []byte) error 
 		if p.o.Shard == 0 {
 			p.mu.Lock()
 			p.stats.Unattributed++
-			p.stats.UnattributedAt = append(p.stats.UnattributedAt, Malformed{At: fmt.Sprintf("%s:%d", file, n), Reason: typ + " names no Patient/id"})
-			if len(p.stats.UnattributedAt) > 2*maxListed {
-				p.stats.UnattributedAt = FirstMalformed(p.stats.UnattributedAt)
-			}
+			p.stats.UnattributedAt = listed(p.stats.UnattributedAt, Malformed{At: fmt.Sprintf("%s:%d", file, n), Reason: typ + " names no Patient/id"})
 			p.mu.Unlock()
 		}
 		return nil
@@ -519,10 +513,7 @@ func (p *partition) malformed(id, at, reason string) error {
 	m := Malformed{At: at, Reason: reason}
 	p.mu.Lock()
 	p.stats.Malformed++
-	p.stats.MalformedAt = append(p.stats.MalformedAt, m)
-	if len(p.stats.MalformedAt) > 2*maxListed {
-		p.stats.MalformedAt = FirstMalformed(p.stats.MalformedAt)
-	}
+	p.stats.MalformedAt = listed(p.stats.MalformedAt, m)
 	p.mu.Unlock()
 	if id == "" {
 		return nil
@@ -531,22 +522,17 @@ func (p *partition) malformed(id, at, reason string) error {
 	return p.put(id, 'x', b)
 }
 
-// patientID is the id in a reference to a Patient, relative or absolute.
+// patientID is the id in a reference to a Patient: relative, absolute or
+// versioned.
 func patientID(ref string) (string, bool) {
-	i := strings.LastIndex(ref, "Patient/")
-	if i < 0 || (i > 0 && ref[i-1] != '/') {
-		return "", false
-	}
-	id := ref[i+len("Patient/"):]
-	// A versioned reference names the same patient.
-	id, _, _ = strings.Cut(id, "/_history/")
-	if id == "" || strings.ContainsAny(id, "/?#") {
+	typ, id, ok := strings.Cut(fhir.LocalRef(ref), "/")
+	if !ok || typ != "Patient" || id == "" || strings.ContainsAny(id, "?#") {
 		return "", false
 	}
 	return id, true
 }
 
-// rolesIn finds the PractitionerRoles a line refers to.
+// roleRef finds the PractitionerRoles a line refers to.
 var roleRef = regexp.MustCompile(`"reference"\s*:\s*"(?:[^"]*/)?PractitionerRole/([A-Za-z0-9\-.]{1,64})"`)
 
 // evaluate reads bucket i, groups its lines by patient and hands each
@@ -558,36 +544,25 @@ func (p *partition) evaluate(i int, fn func(*Patient) error) error {
 		return err
 	}
 	os.Remove(path)
-	byID := map[string][]int{}
-	var offsets []int
-	for off := 0; off < len(data); {
-		end := bytes.IndexByte(data[off:], '\n')
-		if end < 0 {
-			end = len(data) - off
+	// Each line is "id\tKbody": its patient, then 'r' and a resource or 'x'
+	// and an unreadable line's place.
+	byID := map[string][][]byte{}
+	for len(data) > 0 {
+		line := data
+		if end := bytes.IndexByte(data, '\n'); end >= 0 {
+			line, data = data[:end], data[end+1:]
+		} else {
+			data = nil
 		}
-		tab := bytes.IndexByte(data[off:off+end], '\t')
-		if tab > 0 {
-			id := string(data[off : off+tab])
-			byID[id] = append(byID[id], len(offsets))
+		if id, rec, ok := bytes.Cut(line, []byte{'\t'}); ok && len(id) > 0 && len(rec) > 0 {
+			byID[string(id)] = append(byID[string(id)], rec)
 		}
-		offsets = append(offsets, off)
-		off += end + 1
 	}
-	ids := make([]string, 0, len(byID))
-	for id := range byID {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(byID))
 	for _, id := range ids {
 		pt := &Patient{ID: id}
 		seenRole := map[string]bool{}
-		for _, li := range byID[id] {
-			off := offsets[li]
-			end := bytes.IndexByte(data[off:], '\n')
-			if end < 0 {
-				end = len(data) - off
-			}
-			rec := data[off+len(id)+1 : off+end]
+		for _, rec := range byID[id] {
 			kind, body := rec[0], rec[1:]
 			if kind == 'x' {
 				var m Malformed

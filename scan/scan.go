@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,26 +95,12 @@ var ErrUnattributed = errors.New("resources that name no patient: the list would
 func Evaluate(pt *bulk.Patient, o Options) Result {
 	r := Result{Patient: "Patient/" + pt.ID, AgeBand: "unknown", Sex: "unknown"}
 	h := fhir.NewHistory()
-	var b bytes.Buffer
-	size := 64
-	for _, res := range pt.Resources {
-		size += len(res) + 16
-	}
-	b.Grow(size)
-	b.WriteString(`{"resourceType":"Bundle","type":"collection","entry":[`)
-	for i, res := range pt.Resources {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"resource":`)
-		b.Write(res)
-		b.WriteByte('}')
-	}
-	b.WriteString(`]}`)
-	if _, err := h.AddJSON("export", fhir.FromExport, b.Bytes()); err != nil {
+	if _, err := h.AddJSON("export", fhir.FromExport, fhir.Searchset(pt.Resources)); err != nil {
 		r.Unreadable, r.Unread = true, []string{"the patient's resources could not be read together"}
 		return r
 	}
+	// What the decoder skipped, before the unreadable lines join it.
+	decoded := h.Skipped
 	for _, m := range pt.Unreadable {
 		// The rule treats an entry it could not read as one that could
 		// have carried an exclusion (unreadable_record).
@@ -131,8 +116,8 @@ func Evaluate(pt *bulk.Patient, o Options) Result {
 		r.Sex = h.Patient.Gender.Code()
 	}
 	d := rules.Evaluate(o.Policy, rules.Input{History: h, Now: o.Now, Zone: o.Zone})
-	for _, s := range h.Skipped {
-		if s.Reason != fhir.ReasonUnusedType && s.Key == "export" && s.ResourceType != "" {
+	for _, s := range decoded {
+		if s.Reason != fhir.ReasonUnusedType {
 			r.Unread = append(r.Unread, fhir.KnownType(s.ResourceType)+": "+s.Reason)
 		}
 	}

@@ -76,7 +76,7 @@ func TestShardsThenMergeEqualOneRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(one, rs, st, now); err != nil {
+	if _, err := Write(one, rs, st, now); err != nil {
 		t.Fatal(err)
 	}
 	var shardDirs []string
@@ -91,7 +91,7 @@ func TestShardsThenMergeEqualOneRun(t *testing.T) {
 			t.Fatalf("shard %d has %d of 200 patients", k, len(rs))
 		}
 		d := t.TempDir()
-		if err := Write(d, rs, st, now); err != nil {
+		if _, err := Write(d, rs, st, now); err != nil {
 			t.Fatal(err)
 		}
 		shardDirs = append(shardDirs, d)

@@ -99,10 +99,12 @@ func orEmpty(m map[string]int) map[string]int {
 	return m
 }
 
-// Write writes a scan's results (in order of patient) into dir.
-func Write(dir string, results []Result, stats bulk.Stats, now time.Time) error {
+// Write writes a scan's results (in order of patient) into dir, and
+// returns the summary it wrote.
+func Write(dir string, results []Result, stats bulk.Stats, now time.Time) (Summary, error) {
+	s := Summarize(results, stats, now)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return s, err
 	}
 	var flagged, unreadable []Result
 	for _, r := range results {
@@ -113,13 +115,13 @@ func Write(dir string, results []Result, stats bulk.Stats, now time.Time) error 
 			unreadable = append(unreadable, r)
 		}
 	}
-	return errors.Join(
+	return s, errors.Join(
 		writeNDJSON(filepath.Join(dir, DecisionsFile), results),
 		writeNDJSON(filepath.Join(dir, FlaggedFile), flagged),
 		writeNDJSON(filepath.Join(dir, UnreadableFile), unreadable),
 		writeCSV(filepath.Join(dir, FlaggedCSV), flagged),
 		writeJSON(filepath.Join(dir, GroupFile), group(flagged, now)),
-		writeJSON(filepath.Join(dir, SummaryFile), Summarize(results, stats, now)),
+		writeJSON(filepath.Join(dir, SummaryFile), s),
 	)
 }
 
@@ -227,7 +229,8 @@ func Merge(dir string, shards []string) error {
 			return fmt.Errorf("%s is in two shards: merge the shards of one scan, each once", results[i].Patient)
 		}
 	}
-	return Write(dir, results, stats, now)
+	_, err := Write(dir, results, stats, now)
+	return err
 }
 
 func readNDJSON(path string) ([]Result, error) {

@@ -134,10 +134,10 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if err := scan.Write(*out, results, stats, o.Now); err != nil {
+	s, err := scan.Write(*out, results, stats, o.Now)
+	if err != nil {
 		return err
 	}
-	s := scan.Summarize(results, stats, o.Now)
 	fmt.Fprintf(stderr, "balint scan: %d patients, %d meet the rule, %d with unreadable records, %d malformed lines; results in %s\n",
 		s.Patients, s.Fired, s.Unreadable, stats.Malformed, *out)
 
@@ -200,7 +200,6 @@ func export(ctx context.Context, cfg Config, base, group, dir string, stderr io.
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: time.Minute,
 	}}
-	cfg.AllowLoopbackFHIR = cfg.AllowLoopbackFHIR || cfg.Dev
 	cfg.FHIRAllow = append(cfg.FHIRAllow, base)
 	loader, err := wireLoader(cfg, httpClient, metrics.New())
 	if err != nil {
