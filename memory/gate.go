@@ -37,10 +37,7 @@ func NewGate(capacity int64, wait time.Duration) *Gate {
 	return &Gate{sem: semaphore.NewWeighted(capacity), capacity: capacity, wait: wait}
 }
 
-// Capacity is the bytes the gate admits at once.
-func (g *Gate) Capacity() int64 { return g.capacity }
-
-// Held is the bytes reserved now, for metrics.
+// Held is the bytes reserved now.
 func (g *Gate) Held() int64 { return g.held.Load() }
 
 // Admit reserves room for a call about to read jsonBytes of JSON, queueing

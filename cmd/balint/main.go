@@ -35,10 +35,8 @@ func main() {
 		fmt.Print(usage())
 	case errors.As(err, &ue):
 		fmt.Fprintln(os.Stderr, "balint:", err)
-		if len(os.Args) > 1 && os.Args[1] == "snooze" {
-			fmt.Fprint(os.Stderr, snoozeUsage)
-		} else if len(os.Args) > 1 && os.Args[1] == "scan" {
-			fmt.Fprint(os.Stderr, scanUsage)
+		if sub, ok := subcommandOf(os.Args); ok {
+			fmt.Fprint(os.Stderr, sub.usage)
 		} else {
 			fmt.Fprint(os.Stderr, usage())
 		}
@@ -49,22 +47,40 @@ func main() {
 	}
 }
 
+// subcommand is a command of the binary beside serving: its help, and
+// what it runs with the arguments after its name.
+type subcommand struct {
+	usage string
+	run   func(ctx context.Context, args []string) error
+}
+
+// subcommandOf is the subcommand args name, if any.
+func subcommandOf(args []string) (subcommand, bool) {
+	if len(args) < 2 {
+		return subcommand{}, false
+	}
+	switch args[1] {
+	case "snooze":
+		return subcommand{snoozeUsage, func(ctx context.Context, args []string) error {
+			return snooze(ctx, args, os.Getenv, time.Now(), os.Stdout)
+		}}, true
+	case "scan":
+		return subcommand{scanUsage, func(ctx context.Context, args []string) error {
+			return scanCmd(ctx, args, os.Getenv, os.Stderr)
+		}}, true
+	}
+	return subcommand{}, false
+}
+
 func run() error {
-	if len(os.Args) > 1 && os.Args[1] == "scan" {
+	if sub, ok := subcommandOf(os.Args); ok {
 		if len(os.Args) > 2 && (os.Args[2] == "--help" || os.Args[2] == "-h") {
-			fmt.Print(scanUsage)
+			fmt.Print(sub.usage)
 			return nil
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		return scanCmd(ctx, os.Args[2:], os.Getenv, os.Stderr)
-	}
-	if len(os.Args) > 1 && os.Args[1] == "snooze" {
-		if len(os.Args) > 2 && (os.Args[2] == "--help" || os.Args[2] == "-h") {
-			fmt.Print(snoozeUsage)
-			return nil
-		}
-		return snooze(context.Background(), os.Args[2:], os.Getenv, time.Now(), os.Stdout)
+		return sub.run(ctx, os.Args[2:])
 	}
 	cfg, addr, level, err := configure(os.Args[1:], os.Getenv)
 	if err != nil {
