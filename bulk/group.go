@@ -545,24 +545,27 @@ func (p *partition) evaluate(i int, fn func(*Patient) error) error {
 	}
 	os.Remove(path)
 	// Each line is "id\tKbody": its patient, then 'r' and a resource or 'x'
-	// and an unreadable line's place.
-	byID := map[string][][]byte{}
-	for len(data) > 0 {
-		line := data
-		if end := bytes.IndexByte(data, '\n'); end >= 0 {
-			line, data = data[:end], data[end+1:]
-		} else {
-			data = nil
+	// and an unreadable line's place. Records are kept as offsets, which
+	// the collector need not scan.
+	type span struct{ from, to int }
+	byID := map[string][]span{}
+	for off := 0; off < len(data); {
+		end := bytes.IndexByte(data[off:], '\n')
+		if end < 0 {
+			end = len(data) - off
 		}
-		if id, rec, ok := bytes.Cut(line, []byte{'\t'}); ok && len(id) > 0 && len(rec) > 0 {
-			byID[string(id)] = append(byID[string(id)], rec)
+		line := data[off : off+end]
+		if tab := bytes.IndexByte(line, '\t'); tab > 0 && tab+1 < len(line) {
+			byID[string(line[:tab])] = append(byID[string(line[:tab])], span{off + tab + 1, off + end})
 		}
+		off += end + 1
 	}
 	ids := slices.Sorted(maps.Keys(byID))
 	for _, id := range ids {
 		pt := &Patient{ID: id}
 		seenRole := map[string]bool{}
-		for _, rec := range byID[id] {
+		for _, sp := range byID[id] {
+			rec := data[sp.from:sp.to]
 			kind, body := rec[0], rec[1:]
 			if kind == 'x' {
 				var m Malformed

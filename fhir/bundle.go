@@ -9,21 +9,32 @@ import (
 // client's prefetch would send them: resourceType, type and total ahead of
 // the entries, in the order FHIR servers write them.
 func Searchset(resources []json.RawMessage) []byte {
+	return bundle(`{"resourceType":"Bundle","type":"searchset","total":`+strconv.Itoa(len(resources))+`,"entry":[`,
+		resources, `,"search":{"mode":"match"}}`)
+}
+
+// Collection wraps resources in a collection Bundle: entries and nothing
+// more, for resources that came together some other way (an export).
+func Collection(resources []json.RawMessage) []byte {
+	return bundle(`{"resourceType":"Bundle","type":"collection","entry":[`, resources, `}`)
+}
+
+func bundle(head string, resources []json.RawMessage, entryEnd string) []byte {
 	// Sized once: a history's part is megabytes, and growing the buffer
 	// step by step copies it again and again.
-	n := 64
+	n := len(head) + 2
 	for _, r := range resources {
-		n += len(r) + len(`{"resource":,"search":{"mode":"match"}},`)
+		n += len(`{"resource":`) + len(r) + len(entryEnd) + 1
 	}
 	b := make([]byte, 0, n)
-	b = append(b, `{"resourceType":"Bundle","type":"searchset","total":`+strconv.Itoa(len(resources))+`,"entry":[`...)
+	b = append(b, head...)
 	for i, r := range resources {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"resource":`...)
 		b = append(b, r...)
-		b = append(b, `,"search":{"mode":"match"}}`...)
+		b = append(b, entryEnd...)
 	}
 	return append(b, "]}"...)
 }

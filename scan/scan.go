@@ -95,7 +95,7 @@ var ErrUnattributed = errors.New("resources that name no patient: the list would
 func Evaluate(pt *bulk.Patient, o Options) Result {
 	r := Result{Patient: "Patient/" + pt.ID, AgeBand: "unknown", Sex: "unknown"}
 	h := fhir.NewHistory()
-	if _, err := h.AddJSON("export", fhir.FromExport, fhir.Searchset(pt.Resources)); err != nil {
+	if _, err := h.AddJSON("export", fhir.FromExport, fhir.Collection(pt.Resources)); err != nil {
 		r.Unreadable, r.Unread = true, []string{"the patient's resources could not be read together"}
 		return r
 	}
