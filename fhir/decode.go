@@ -15,6 +15,8 @@ import (
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/balint-health/balint/jsonscan"
 )
 
 // Page is what a bundle says beyond its entries: the next page, if any.
@@ -94,9 +96,154 @@ func IsOperationOutcome(data []byte) bool {
 	return err == nil && typ == "OperationOutcome"
 }
 
-// addBundle streams one Bundle: its links and its entries, each entry's
-// resource decoded as soon as it is read. Nothing is copied in between.
+// addBundle reads one Bundle: its links and its entries, each entry's
+// resource decoded as soon as it is read, by the fast decoder (fast.go)
+// where it can and by the v2 decoder where it cannot. Nothing is copied
+// in between. A Bundle it cannot read is an error, and then the one that
+// addBundleStrict gives, so that its message is the same whichever read it.
 func (h *History) addBundle(key string, data []byte) (Page, error) {
+	var pg Page
+	want := typeOfKey(key)
+	entries := false
+	d := fastDec{Scanner: jsonscan.Scanner{Data: data}}
+	ok := d.Object(func(name string) bool {
+		switch name {
+		case "link":
+			start, ok := d.Skip()
+			if !ok {
+				return false
+			}
+			next, ok := nextLink(data[start:d.Pos])
+			if next != "" {
+				pg.Next = next
+			}
+			return ok
+		case "total":
+			start, ok := d.Skip()
+			if total, err := strconv.Atoi(string(data[start:d.Pos])); err == nil && ok && !entries {
+				h.reserve(want, min(total, len(data)/64))
+			}
+			return ok
+		case "entry":
+			entries = true
+			return h.readEntries(key, &d, want, &pg)
+		default:
+			_, ok := d.Skip()
+			return ok
+		}
+	})
+	if !ok || d.SkipSpace() != len(data) {
+		_, err := NewHistory().addBundleStrict(key, data)
+		if err == nil {
+			// The two readings disagree: the Bundle is not to be trusted.
+			err = errors.New("unreadable Bundle")
+		}
+		return Page{}, err
+	}
+	return pg, nil
+}
+
+// nextLink is the next page a Bundle's link array names.
+func nextLink(raw []byte) (string, bool) {
+	var links []struct {
+		Relation string `json:"relation"`
+		URL      string `json:"url"`
+	}
+	if err := json.Unmarshal(raw, &links, decodeOptions); err != nil {
+		return "", false
+	}
+	next := ""
+	for _, l := range links {
+		if l.Relation == "next" {
+			next = l.URL
+		}
+	}
+	return next, true
+}
+
+// readEntries reads a Bundle's entry array with d, as addEntries does with
+// the v2 decoder; false when the Bundle cannot be read.
+func (h *History) readEntries(key string, d *fastDec, want string, pg *Page) bool {
+	if d.Peek() != '[' {
+		return false
+	}
+	i := 0
+	return d.Array(func() bool {
+		defer func() { i++ }()
+		if d.Peek() != '{' {
+			if _, ok := d.Skip(); !ok {
+				return false
+			}
+			h.skip(key, i, "", "", "entry has no FHIR resource")
+			pg.Entries++
+			return true
+		}
+		found := false
+		ok := d.Object(func(name string) bool {
+			if name != "resource" {
+				_, ok := d.Skip()
+				return ok
+			}
+			found = true
+			counted, ok := h.readResource(key, i, d, want)
+			if counted {
+				pg.Entries++
+			}
+			return ok
+		})
+		if ok && !found {
+			h.skip(key, i, "", "", "entry has no FHIR resource")
+			pg.Entries++
+		}
+		return ok
+	})
+}
+
+// readResource decodes the resource d is at, as addStreamed does: by the
+// fast decoder, and, where it gives up, again by the v2 decoder from the
+// resource's own bytes.
+func (h *History) readResource(key string, i int, d *fastDec, want string) (counted, ok bool) {
+	start := d.SkipSpace()
+	typ := firstType(d.Data[start:])
+	// A resource written with spaces is read whole by addStreamed, not
+	// streamed: where the fast decoder gives up on one, so does this.
+	compact := typ != ""
+	if !compact {
+		typ = d.leadingType()
+	}
+	k, known := kindOf[typ]
+	if !known {
+		if _, ok := d.Skip(); !ok {
+			return false, false
+		}
+		return h.addResource(key, i, d.Data[start:d.Pos], want), true
+	}
+	mark := d.Mark()
+	got := k.part.decode(h, d.value)
+	if got.err == nil {
+		h.keep(key, i, typ, got)
+		return true, true
+	}
+	got.undo()
+	d.Reset(mark)
+	if _, ok := d.Skip(); !ok {
+		return false, false
+	}
+	raw := d.Data[start:d.Pos]
+	if !compact {
+		return h.addResource(key, i, raw, want), true
+	}
+	dec := jsontext.NewDecoder(bytes.NewBuffer(raw), decodeOptions)
+	if err := h.decodeStreamed(key, i, dec, k, typ, raw); err != nil {
+		return false, false
+	}
+	return true, true
+}
+
+// addBundleStrict streams one Bundle with the v2 decoder alone. It is the
+// reading addBundle must agree with (FuzzFastDecode), and gives the error
+// for a Bundle that cannot be read.
+func (h *History) addBundleStrict(key string, data []byte) (Page, error) {
 	var pg Page
 	want := typeOfKey(key)
 	entries := false
@@ -148,7 +295,9 @@ func (h *History) addBundle(key string, data []byte) (Page, error) {
 	if _, err := dec.ReadToken(); err != nil {
 		return pg, err
 	}
-	if _, err := dec.ReadToken(); err == nil {
+	// Anything but space after the Bundle, valid JSON or not, is a page
+	// that is not what it claims to be.
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return pg, errors.New("trailing data after the Bundle")
 	}
 	return pg, nil
@@ -225,6 +374,12 @@ func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want str
 		}
 		return h.addResource(key, i, raw, want), nil
 	}
+	return true, h.decodeStreamed(key, i, dec, k, typ, data)
+}
+
+// decodeStreamed decodes a resource of kind k from dec, which reads data.
+// Only a syntax error, which leaves the stream unreadable, is returned.
+func (h *History) decodeStreamed(key string, i int, dec *jsontext.Decoder, k *Kind, typ string, data []byte) error {
 	// One variable the closure shares, not three: each shared variable is
 	// an allocation per resource.
 	var failed struct {
@@ -242,7 +397,7 @@ func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want str
 	})
 	if failed.fatal != nil {
 		d.undo()
-		return false, failed.fatal
+		return failed.fatal
 	}
 	if d.err == nil && d.typ != typ {
 		d.err = errors.New("resourceType given twice")
@@ -252,7 +407,7 @@ func (h *History) addStreamed(key string, i int, dec *jsontext.Decoder, want str
 		raw = bytes.Trim(data[start:end], " \t\r\n:,")
 	}
 	h.keepOrMend(key, i, typ, d, raw)
-	return true, nil
+	return nil
 }
 
 // keepOrMend keeps a decoded resource, or, when it failed on one element,
@@ -293,6 +448,9 @@ func resync(dec *jsontext.Decoder, depth int, off int64) error {
 func (h *History) reserve(typ string, n int) {
 	if k := kindOf[typ]; k != nil && n > 0 {
 		k.part.grow(h, n)
+		if len(h.seen) == 0 {
+			h.seen = make(map[resourceKey]bool, n)
+		}
 	}
 }
 
@@ -303,6 +461,9 @@ func firstType(data []byte) string {
 	if bytes.HasPrefix(data, []byte(prefix)) {
 		rest := data[len(prefix):]
 		if end := bytes.IndexByte(rest, '"'); end > 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			if k, ok := kindOf[string(rest[:end])]; ok {
+				return k.ResourceType // no allocation for the types read
+			}
 			return string(rest[:end])
 		}
 	}
@@ -456,7 +617,7 @@ func (h *History) keep(key string, i int, typ string, d decoded) bool {
 	if d.id != nil {
 		id = *d.id
 	}
-	ref := typ + "/" + id
+	ref := resourceKey{typ, id}
 	switch {
 	case d.err != nil:
 		h.skip(key, i, typ, id, safeReason(typ, d.err))

@@ -57,12 +57,15 @@ type History struct {
 	// EnteredInError counts resources dropped as entered-in-error.
 	EnteredInError int
 
-	seen map[string]bool
+	seen map[resourceKey]bool
 }
+
+// resourceKey names one resource: its type and id.
+type resourceKey struct{ typ, id string }
 
 // NewHistory returns an empty history.
 func NewHistory() *History {
-	return &History{Sources: map[string]Origin{}, seen: map[string]bool{}}
+	return &History{Sources: map[string]Origin{}, seen: map[resourceKey]bool{}}
 }
 
 // Merge moves o's resources into h (o is not to be used afterwards),

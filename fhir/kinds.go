@@ -165,7 +165,7 @@ func (l list[T, P]) merge(h, o *History, typ string) {
 		return
 	}
 	for i := range src {
-		if p := l.id(&src[i]); p != nil && h.seen[typ+"/"+*p] {
+		if p := l.id(&src[i]); p != nil && h.seen[resourceKey{typ, *p}] {
 			continue
 		}
 		*dst = append(*dst, src[i])
@@ -295,4 +295,15 @@ func LocalRef(ref string) string {
 		return ref
 	}
 	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
+}
+
+func init() {
+	registerFast[plainPatient]()
+	registerFast[plainObservation]()
+	registerFast[plainDiagnosticReport]()
+	registerFast[plainEncounter]()
+	registerFast[plainServiceRequest]()
+	registerFast[plainProcedure]()
+	registerFast[plainCondition]()
+	registerFast[plainPractitionerRole]()
 }

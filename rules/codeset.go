@@ -135,8 +135,8 @@ func (s *codeSet) has(code string) bool {
 // only, never keywords), without building a list of them.
 func (s *codeSet) coded(ccs ...r4.CodeableConcept) bool {
 	for i := range ccs {
-		for _, c := range ccs[i].Coding {
-			if c.Code != nil && s.has(*c.Code) {
+		for j := range ccs[i].Coding {
+			if c := ccs[i].Coding[j].Code; c != nil && s.has(*c) {
 				return true
 			}
 		}
@@ -150,8 +150,8 @@ func (s *codeSet) concept(cc *r4.CodeableConcept) bool {
 	if cc == nil {
 		return false
 	}
-	for _, c := range cc.Coding {
-		if c.Code != nil && s.has(*c.Code) {
+	for i := range cc.Coding {
+		if c := cc.Coding[i].Code; c != nil && s.has(*c) {
 			return true
 		}
 	}
@@ -161,8 +161,8 @@ func (s *codeSet) concept(cc *r4.CodeableConcept) bool {
 	if s.names(fhir.String(cc.Text)) {
 		return true
 	}
-	for _, c := range cc.Coding {
-		if s.names(fhir.String(c.Display)) {
+	for i := range cc.Coding {
+		if s.names(fhir.String(cc.Coding[i].Display)) {
 			return true
 		}
 	}
