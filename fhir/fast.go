@@ -3,6 +3,7 @@ package fhir
 import (
 	stdjson "encoding/json"
 	"fmt"
+	"hash/maphash"
 	"reflect"
 	"strconv"
 	"sync"
@@ -56,7 +57,8 @@ type fastDec struct {
 	jsonscan.Scanner
 	strs   []string
 	text   []byte
-	chunks []chunk // by allocPlan.slot
+	seen   [1024]string // recent short strings, by hash (keep)
+	chunks []chunk      // by allocPlan.slot
 }
 
 // A chunk is an array of one type from which values are handed out one
@@ -136,11 +138,31 @@ func (d *fastDec) newString(s string) *string {
 }
 
 // keep copies b into the text arena and returns it as a string. The arena
-// is only appended to, so the strings it gave out never change.
+// is only appended to, so the strings it gave out never change. A short
+// string seen just before is given again rather than copied: FHIR repeats
+// its systems, codes, units and references thousands of times.
 func (d *fastDec) keep(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
+	if len(b) <= maxInterned {
+		slot := &d.seen[maphash.Bytes(internSeed, b)%uint64(len(d.seen))]
+		if *slot == string(b) {
+			return *slot
+		}
+		*slot = d.copyText(b)
+		return *slot
+	}
+	return d.copyText(b)
+}
+
+// maxInterned is the longest string keep looks for among those it has
+// seen: system URLs are about 40 bytes; ids and text, longer, rarely repeat.
+const maxInterned = 64
+
+var internSeed = maphash.MakeSeed()
+
+func (d *fastDec) copyText(b []byte) string {
 	if len(b) > 1024 {
 		return string(b)
 	}

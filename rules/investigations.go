@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -108,6 +109,29 @@ type reader struct {
 	// siteTable is set when a verdict used the site's reference table, for
 	// the investigation being read.
 	siteTable bool
+	// decimals are the values read so far, by literal: a history repeats
+	// its reference ranges' bounds thousands of times. Never modified.
+	decimals map[string]*big.Rat
+}
+
+// decimal is a quantity's value, exactly as written (fhir.Decimal).
+func (r *reader) decimal(q *r4.Quantity) (*big.Rat, bool) {
+	if q == nil || q.Value == nil {
+		return nil, false
+	}
+	lit := q.Value.String()
+	if v, ok := r.decimals[lit]; ok {
+		return v, v != nil
+	}
+	v, ok := fhir.Decimal(q)
+	if !ok {
+		v = nil
+	}
+	if r.decimals == nil {
+		r.decimals = map[string]*big.Rat{}
+	}
+	r.decimals[lit] = v
+	return v, ok
 }
 
 func (r *reader) investigations(h *fhir.History) []Investigation {
@@ -287,9 +311,13 @@ func (r *reader) group(g string, obs []*r4.Observation) Investigation {
 	var missing []string
 	for _, o := range obs {
 		inv.Refs = append(inv.Refs, fhir.RefTo("Observation", o.Id))
-		members, miss := r.membersOf(o)
-		analytes = append(analytes, members...)
-		missing = append(missing, miss...)
+		if len(o.HasMember) == 0 {
+			analytes = append(analytes, o) // as membersOf, without a list per result
+		} else {
+			members, miss := r.membersOf(o)
+			analytes = append(analytes, members...)
+			missing = append(missing, miss...)
+		}
 		if d := fhir.ObservationDate(o, r.loc); d.After(inv.Date) {
 			inv.Date = d
 		}

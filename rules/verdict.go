@@ -61,7 +61,7 @@ func (r *reader) measure(m measurement) (Verdict, string) {
 	if q == nil || q.Value == nil {
 		return Unknown, "no interpretation and no numeric value"
 	}
-	val, ok := fhir.Decimal(q)
+	val, ok := r.decimal(q)
 	if !ok {
 		return Unknown, "value is not a number"
 	}
@@ -79,7 +79,7 @@ func (r *reader) measure(m measurement) (Verdict, string) {
 	var verdict Verdict
 	var why string
 	for i, rr := range ranges {
-		v, w := judge(q, val, rr)
+		v, w := r.judge(q, val, rr)
 		if i > 0 && v != verdict {
 			return Unknown, "the reference ranges that apply disagree"
 		}
@@ -178,7 +178,7 @@ func (r *reader) appliesTo(rr r4.ObservationReferenceRange) bool {
 			if u := fhir.String(b.Code); u != "" && u != "a" {
 				return false
 			}
-			bv, ok := fhir.Decimal(b)
+			bv, ok := r.decimal(b)
 			if !ok {
 				return false
 			}
@@ -208,14 +208,14 @@ func (r *reader) age() (int, bool) {
 // (">1000") is judged only when the comparison decides it: above a high
 // limit it is abnormal whatever its true value; "<5" against 0-10 is not
 // decided.
-func judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceRange) (Verdict, string) {
-	shown := strings.TrimSpace(fmt.Sprintf("%s%s %s", comparator(q), q.Value.String(), fhir.Unit(q)))
+func (r *reader) judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceRange) (Verdict, string) {
+	shown := strings.TrimSpace(comparator(q) + q.Value.String() + " " + fhir.Unit(q))
 	var low, high *big.Rat
 	for _, b := range []*r4.Quantity{rr.Low, rr.High} {
 		if b == nil {
 			continue
 		}
-		bv, ok := fhir.Decimal(b)
+		bv, ok := r.decimal(b)
 		if !ok {
 			return Unknown, "reference range is not numeric"
 		}
@@ -268,11 +268,11 @@ func rangeShown(rr r4.ObservationReferenceRange) string {
 	unit := fhir.Unit(firstNonNil(rr.Low, rr.High))
 	switch {
 	case rr.Low == nil:
-		return fmt.Sprintf("<= %s %s", fhir.DecimalText(rr.High), unit)
+		return "<= " + fhir.DecimalText(rr.High) + " " + unit
 	case rr.High == nil:
-		return fmt.Sprintf(">= %s %s", fhir.DecimalText(rr.Low), unit)
+		return ">= " + fhir.DecimalText(rr.Low) + " " + unit
 	}
-	return fmt.Sprintf("%s-%s %s", fhir.DecimalText(rr.Low), fhir.DecimalText(rr.High), unit)
+	return fhir.DecimalText(rr.Low) + "-" + fhir.DecimalText(rr.High) + " " + unit
 }
 
 func comparator(q *r4.Quantity) string {
@@ -376,7 +376,7 @@ func (r *reader) siteInterval(m measurement, val *big.Rat) (Verdict, string, boo
 			}
 			unit := iv.Unit
 			rr := r4.ObservationReferenceRange{Low: bound(iv.Low, unit), High: bound(iv.High, unit)}
-			v, why := judge(m.q, val, rr)
+			v, why := r.judge(m.q, val, rr)
 			if v == Unknown {
 				continue
 			}
