@@ -57,7 +57,7 @@ type fastDec struct {
 	jsonscan.Scanner
 	strs   []string
 	text   []byte
-	seen   [1024]string // recent short strings, by hash (keep)
+	seen   [1024]*string // recent short strings, by hash (interned)
 	chunks []chunk      // by allocPlan.slot
 }
 
@@ -138,22 +138,28 @@ func (d *fastDec) newString(s string) *string {
 }
 
 // keep copies b into the text arena and returns it as a string. The arena
-// is only appended to, so the strings it gave out never change. A short
-// string seen just before is given again rather than copied: FHIR repeats
-// its systems, codes, units and references thousands of times.
+// is only appended to, so the strings it gave out never change.
 func (d *fastDec) keep(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
 	if len(b) <= maxInterned {
-		slot := &d.seen[maphash.Bytes(internSeed, b)%uint64(len(d.seen))]
-		if *slot == string(b) {
-			return *slot
-		}
-		*slot = d.copyText(b)
-		return *slot
+		return *d.interned(b)
 	}
 	return d.copyText(b)
+}
+
+// interned is a *string holding b. A short string seen just before is
+// given again, pointer and all, rather than copied: FHIR repeats its
+// systems, codes, units and references thousands of times, and a history
+// is never written to (History), so resources may share them.
+func (d *fastDec) interned(b []byte) *string {
+	if len(b) > maxInterned {
+		return d.newString(d.copyText(b))
+	}
+	slot := &d.seen[maphash.Bytes(internSeed, b)%uint64(len(d.seen))]
+	if *slot != nil && **slot == string(b) {
+		return *slot
+	}
+	*slot = d.newString(d.copyText(b))
+	return *slot
 }
 
 // maxInterned is the longest string keep looks for among those it has
@@ -163,6 +169,9 @@ const maxInterned = 64
 var internSeed = maphash.MakeSeed()
 
 func (d *fastDec) copyText(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
 	if len(b) > 1024 {
 		return string(b)
 	}
@@ -485,8 +494,11 @@ func (c *compiler) pointerTo(e reflect.Type) (decodeFn, error) {
 	}
 	if e.Kind() == reflect.String && e == reflect.TypeFor[string]() {
 		return func(d *fastDec, p unsafe.Pointer) bool {
-			s, ok := d.str()
-			*(**string)(p) = d.newString(s)
+			var scratch [64]byte
+			b, ok := d.String(scratch[:0])
+			if ok {
+				*(**string)(p) = d.interned(b)
+			}
 			return ok
 		}, nil
 	}

@@ -35,7 +35,9 @@ type Skipped struct {
 	Reason       string `json:"reason"`
 }
 
-// History is one patient's record as far as the rule needs it.
+// History is one patient's record as far as the rule needs it. It is
+// read, never written to, once decoded: its resources share the strings
+// and values their pointers point to where they are the same.
 type History struct {
 	Patient           *fhir.Patient
 	Observations      []fhir.Observation
@@ -75,7 +77,11 @@ func (h *History) Merge(o *History) {
 	for _, k := range Kinds {
 		k.part.merge(h, o, k.ResourceType)
 	}
-	maps.Copy(h.seen, o.seen)
+	if len(h.seen) == 0 {
+		h.seen = o.seen
+	} else {
+		maps.Copy(h.seen, o.seen)
+	}
 	h.Skipped = append(h.Skipped, o.Skipped...)
 	h.Repaired = append(h.Repaired, o.Repaired...)
 	maps.Copy(h.Sources, o.Sources)

@@ -182,6 +182,9 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 		}
 		groups[g] = append(groups[g], o)
 	}
+	// Grown once: an Investigation is large, and a history of thousands of
+	// orders makes thousands of them.
+	out = slices.Grow(out, len(order)+len(h.Procedures))
 	for _, g := range order {
 		out = append(out, r.group(g, groups[g]))
 	}

@@ -34,7 +34,8 @@ func (r *reader) observationVerdict(o *r4.Observation) (Verdict, []string) {
 	default:
 		return Unknown, []string{name + ": status " + o.Status.Code()}
 	}
-	var ms []measurement
+	var buf [2]measurement // a result, or the two readings of a blood pressure
+	ms := buf[:0]
 	if len(o.Component) == 0 || o.ValueQuantity != nil || len(o.Interpretation) > 0 {
 		ms = append(ms, measurement{name, &o.Code, o.Interpretation, o.ValueQuantity, o.ReferenceRange})
 	}
