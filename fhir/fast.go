@@ -57,8 +57,8 @@ type fastDec struct {
 	jsonscan.Scanner
 	strs   []string
 	text   []byte
-	seen   [1024]*string // recent short strings, by hash (interned)
-	chunks []chunk      // by allocPlan.slot
+	seen   []*string // recent short strings, by hash (interned)
+	chunks []chunk   // by allocPlan.slot
 }
 
 // A chunk is an array of one type from which values are handed out one
@@ -153,6 +153,11 @@ func (d *fastDec) keep(b []byte) string {
 func (d *fastDec) interned(b []byte) *string {
 	if len(b) > maxInterned {
 		return d.newString(d.copyText(b))
+	}
+	if d.seen == nil {
+		// One slot per 512 bytes of input, 64 to 1,024: a small history
+		// does not pay for a large table.
+		d.seen = make([]*string, max(64, min(1024, len(d.Data)/512)))
 	}
 	slot := &d.seen[maphash.Bytes(internSeed, b)%uint64(len(d.seen))]
 	if *slot != nil && **slot == string(b) {

@@ -300,23 +300,26 @@ func (s *Scanner) Skip() (start int, ok bool) {
 		switch s.Peek() {
 		case '{':
 			s.Pos++
+			if len(closers)+s.depth >= s.maxDepth() {
+				return start, false // an empty one counts too
+			}
 			if s.Consume('}') {
 				ok = true
 				break
 			}
-			if len(closers)+s.depth >= s.maxDepth() || !s.name() {
+			if !s.name() {
 				return start, false
 			}
 			closers = append(closers, '}')
 			continue
 		case '[':
 			s.Pos++
+			if len(closers)+s.depth >= s.maxDepth() {
+				return start, false
+			}
 			if s.Consume(']') {
 				ok = true
 				break
-			}
-			if len(closers)+s.depth >= s.maxDepth() {
-				return start, false
 			}
 			closers = append(closers, ']')
 			continue
