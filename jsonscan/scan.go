@@ -307,7 +307,7 @@ func (s *Scanner) Skip() (start int, ok bool) {
 				ok = true
 				break
 			}
-			if !s.name() {
+			if !s.skipName() {
 				return start, false
 			}
 			closers = append(closers, '}')
@@ -344,7 +344,7 @@ func (s *Scanner) Skip() (start int, ok bool) {
 			}
 			top := closers[len(closers)-1]
 			if s.Consume(',') {
-				if top == '}' && !s.name() {
+				if top == '}' && !s.skipName() {
 					return start, false
 				}
 				break
@@ -357,90 +357,81 @@ func (s *Scanner) Skip() (start int, ok bool) {
 	}
 }
 
-// name reads an object's member name and the colon after it.
-func (s *Scanner) name() bool {
-	var scratch [64]byte
-	if _, ok := s.String(scratch[:0]); !ok {
-		return false
-	}
-	return s.Consume(':')
-}
-
 // Object reads an object, calling member with each name and s at its
 // value; member must read the value. In strict mode a name with an escape
 // or beyond ASCII is refused.
 func (s *Scanner) Object(member func(name string) bool) bool {
-	if !s.Consume('{') {
-		return false
-	}
-	if s.depth++; s.depth > s.maxDepth() {
-		return false
-	}
-	if s.Consume('}') {
-		s.depth--
-		return true
-	}
-	data := s.Data
-	for {
-		if s.Peek() != '"' {
-			return false
-		}
-		start := s.Pos + 1
-		end := start
-		for end < len(data) && data[end] != '"' && data[end] != '\\' && data[end] >= 0x20 && data[end] < 0x80 {
-			end++
-		}
-		name := unsafe.String(unsafe.SliceData(data[start:]), end-start)
-		switch {
-		case end < len(data) && data[end] == '"':
-			s.Pos = end + 1
-		case s.Strict:
-			return false
-		default:
-			b, ok := s.String(nil)
-			if !ok {
-				return false
-			}
-			name = string(b)
-		}
-		if !s.Consume(':') || !member(name) {
-			return false
-		}
-		if s.Consume(',') {
-			continue
-		}
-		if s.Consume('}') {
-			s.depth--
-			return true
-		}
-		return false
-	}
+	return s.container('{', '}', func() bool {
+		name, ok := s.name()
+		return ok && member(name)
+	})
 }
 
 // Array reads an array, calling elem with s at each element; elem must
 // read it.
 func (s *Scanner) Array(elem func() bool) bool {
-	if !s.Consume('[') {
+	return s.container('[', ']', elem)
+}
+
+// container reads an object or an array whose items item reads, one
+// after another between commas.
+func (s *Scanner) container(open, close byte, item func() bool) bool {
+	if !s.Consume(open) {
 		return false
 	}
 	if s.depth++; s.depth > s.maxDepth() {
 		return false
 	}
-	if s.Consume(']') {
-		s.depth--
-		return true
-	}
-	for {
-		if !elem() {
-			return false
-		}
-		if s.Consume(',') {
-			continue
-		}
-		if s.Consume(']') {
+	for first := true; ; first = false {
+		if first && s.Consume(close) {
 			s.depth--
 			return true
 		}
+		if !item() {
+			return false
+		}
+		if s.Consume(close) {
+			s.depth--
+			return true
+		}
+		if !s.Consume(',') {
+			return false
+		}
+	}
+}
+
+// skipName reads past a member's name and the colon after it.
+func (s *Scanner) skipName() bool {
+	if _, ok := s.str(nil, false); !ok {
 		return false
 	}
+	return s.Consume(':')
+}
+
+// name reads a member's name and the colon after it: a slice of the input
+// when it is plain ASCII, else (not in strict mode) unescaped.
+func (s *Scanner) name() (string, bool) {
+	if s.Peek() != '"' {
+		return "", false
+	}
+	data := s.Data
+	start := s.Pos + 1
+	end := start
+	for end < len(data) && data[end] != '"' && data[end] != '\\' && data[end] >= 0x20 && data[end] < 0x80 {
+		end++
+	}
+	name := unsafe.String(unsafe.SliceData(data[start:]), end-start)
+	switch {
+	case end < len(data) && data[end] == '"':
+		s.Pos = end + 1
+	case s.Strict:
+		return "", false
+	default:
+		b, ok := s.String(nil)
+		if !ok {
+			return "", false
+		}
+		name = string(b)
+	}
+	return name, s.Consume(':')
 }
