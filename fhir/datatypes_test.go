@@ -81,3 +81,21 @@ func TestTimeInZone(t *testing.T) {
 		t.Errorf("date-only value moved to %s", got.Format("2006-01-02"))
 	}
 }
+
+func TestLocalRef(t *testing.T) {
+	for ref, want := range map[string]string{
+		"Observation/1":                                     "Observation/1",
+		"https://ehr.example/fhir/Observation/1":            "Observation/1",
+		"https://ehr.example/fhir/Observation/1/":           "Observation/1",
+		"https://ehr.example/fhir/Observation/1/_history/2": "Observation/1",
+		"Observation/1/_history/2":                          "Observation/1",
+		"1":                                                 "1",
+		"urn:uuid:abc":                                      "urn:uuid:abc",
+		"a//b":                                              "/b",
+		"":                                                  "",
+	} {
+		if got := LocalRef(ref); got != want {
+			t.Errorf("LocalRef(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}

@@ -290,11 +290,14 @@ func (ix Index) Canonical(ref string) string {
 // LocalRef is an absolute or versioned reference as "Type/id".
 func LocalRef(ref string) string {
 	ref, _, _ = strings.Cut(ref, "/_history/")
-	parts := strings.Split(strings.TrimSuffix(ref, "/"), "/")
-	if len(parts) < 2 {
+	trimmed := strings.TrimSuffix(ref, "/")
+	last := strings.LastIndexByte(trimmed, '/')
+	if last < 0 {
 		return ref
 	}
-	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
+	// The last two segments, as a slice of ref: the rule keys every
+	// reference it compares, and building the key would allocate.
+	return trimmed[strings.LastIndexByte(trimmed[:last], '/')+1:]
 }
 
 func init() {
