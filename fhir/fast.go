@@ -2,18 +2,18 @@ package fhir
 
 import (
 	stdjson "encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"reflect"
 	"strconv"
-	"sync"
 	"unsafe"
 
 	"github.com/balint-health/balint/jsonscan"
 )
 
 // The fast decoder reads the resources a history keeps straight into
-// samply's structs, by plans compiled once per type, at three to four
+// samply's structs, by plans compiled once per type, at about three
 // times the speed of the v2 decoder (docs/performance.md). It decodes
 // every element samply's types have, exactly as the v2 decoder with
 // decodeOptions does, but only for input it is sure of: strict JSON with
@@ -26,7 +26,7 @@ import (
 
 // errFast is the fast decoder giving up; the caller decodes again with
 // the v2 decoder.
-var errFast = fmt.Errorf("fast decoder: input it does not handle")
+var errFast = errors.New("fast decoder: input it does not handle")
 
 // maxFastDepth bounds the nesting of a resource, far below the v2
 // decoder's limit, so a deeply nested one is left to the decoder that
@@ -38,11 +38,11 @@ const maxFastDepth = 200
 func (d *fastDec) value(v any) error {
 	d.Strict, d.MaxDepth = true, maxFastDepth
 	defer func() { d.Strict, d.MaxDepth = false, 0 }()
-	w, ok := wrappers.Load(reflect.TypeOf(v))
-	if !ok || w.(*wrapperPlan).plan == nil {
+	w, ok := wrappers[reflect.TypeOf(v)]
+	if !ok || w.plan == nil {
 		return errFast
 	}
-	if !d.wrapper(w.(*wrapperPlan), reflect.ValueOf(v).UnsafePointer()) {
+	if !d.wrapper(w, reflect.ValueOf(v).UnsafePointer()) {
 		return errFast
 	}
 	return nil
@@ -77,10 +77,11 @@ type allocPlan struct {
 	size  uintptr
 }
 
-var (
-	allocPlans = map[reflect.Type]*allocPlan{} // filled at init
-	maxChunk   = 4096                          // bytes
-)
+// allocPlans are filled at init and only read afterwards.
+var allocPlans = map[reflect.Type]*allocPlan{}
+
+// maxChunk is the most bytes a chunk grows to.
+const maxChunk = 4096
 
 func allocOf(t reflect.Type) *allocPlan {
 	if a, ok := allocPlans[t]; ok {
@@ -137,8 +138,9 @@ func (d *fastDec) newString(s string) *string {
 	return &d.strs[len(d.strs)-1]
 }
 
-// keep copies b into the text arena and returns it as a string. The arena
-// is only appended to, so the strings it gave out never change.
+// keep is b as a string that outlives the input: a copy in the text arena,
+// which is only appended to, so the strings it gave out never change; a
+// short one is interned.
 func (d *fastDec) keep(b []byte) string {
 	if len(b) <= maxInterned {
 		return *d.interned(b)
@@ -268,7 +270,9 @@ type wrapperPlan struct {
 	err                 error // why plan is nil
 }
 
-var wrappers sync.Map // reflect.Type of *typed[P] -> *wrapperPlan
+// wrappers are the plans by the type of *typed[P]; filled at init and only
+// read afterwards.
+var wrappers = map[reflect.Type]*wrapperPlan{}
 
 // registerFast compiles the plan for *typed[P]; a type the fast decoder
 // cannot decode gets a nil plan, and always goes to the v2 decoder.
@@ -279,7 +283,7 @@ func registerFast[P any]() {
 	if err != nil {
 		plan = nil
 	}
-	wrappers.Store(reflect.TypeOf(&w), &wrapperPlan{typeOffset: unsafe.Offsetof(w.ResourceType), rOffset: unsafe.Offsetof(w.R), plan: plan, err: err})
+	wrappers[reflect.TypeOf(&w)] = &wrapperPlan{typeOffset: unsafe.Offsetof(w.ResourceType), rOffset: unsafe.Offsetof(w.R), plan: plan, err: err}
 }
 
 func (d *fastDec) wrapper(wp *wrapperPlan, base unsafe.Pointer) bool {
