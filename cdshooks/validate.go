@@ -272,7 +272,9 @@ func decodeRequest(body []byte, req *Request) error {
 		at[0] = s.SkipSpace()
 		ok := s.Object(func(key string) bool {
 			start, ok := s.Skip()
-			prefetch[key] = body[start:s.Pos]
+			// The name is a view of the body, and a map key must never
+			// change with the bytes under it.
+			prefetch[strings.Clone(key)] = body[start:s.Pos]
 			return ok
 		})
 		at[1] = s.Pos
