@@ -2,7 +2,9 @@ package rules
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/big"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -767,5 +769,28 @@ func TestReferenceForms(t *testing.T) {
 				t.Fatalf("an encounter under a mental-health referral (%s): exclusions %v", form(ref), d.Exclusions())
 			}
 		})
+	}
+}
+
+// TestSortInvestigations: sorting indexes and then moving each value
+// once gives the order a sort of the values gives.
+func TestSortInvestigations(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	for n := range 40 {
+		var invs []Investigation
+		for i := range n {
+			invs = append(invs, Investigation{Ref: fmt.Sprintf("Observation/%d", (i*7919)%41), Date: day(1 + (i*31)%5), Display: fmt.Sprint(i)})
+		}
+		want := slices.Clone(invs)
+		slices.SortStableFunc(want, func(a, b Investigation) int {
+			if c := a.Date.Compare(b.Date); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Ref, b.Ref)
+		})
+		sortInvestigations(invs)
+		if !reflect.DeepEqual(invs, want) {
+			t.Fatalf("%d investigations: got %v, want %v", n, invs, want)
+		}
 	}
 }
