@@ -258,17 +258,13 @@ func (h *History) addBundleStrict(key string, data []byte) (Page, error) {
 		}
 		switch name.String() {
 		case "link":
-			var links []struct {
-				Relation string `json:"relation"`
-				URL      string `json:"url"`
-			}
-			if err := json.UnmarshalDecode(dec, &links, decodeOptions); err != nil {
+			raw, err := dec.ReadValue()
+			next, ok := nextLink(raw)
+			if err != nil || !ok {
 				return pg, errors.New("link: must be an array of links")
 			}
-			for _, l := range links {
-				if l.Relation == "next" {
-					pg.Next = l.URL
-				}
+			if next != "" {
+				pg.Next = next
 			}
 		case "total":
 			v, err := dec.ReadValue()
