@@ -80,9 +80,16 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 			continue
 		}
 		raw, ok := r.Prefetch[k.Key]
+		pg, decoded := pages[k.Key]
 		switch {
 		case !ok:
 			missing = append(missing, fetch{k.Key, r.Queries[k.Key], "not prefetched"})
+		case decoded:
+			if pg.Next != "" {
+				// A paged searchset: the rest is on the server, and a
+				// critical result may be on page 2.
+				missing = append(missing, fetch{k.Key, pg.Next, "the prefetch has more pages (a next link)"})
+			}
 		case isNull(raw):
 			// CDS Hooks: null is the client saying it has no data for this
 			// query. The part is empty.
@@ -90,10 +97,6 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 			// The client's query failed: that is not "no data", and a
 			// card must not rest on it. Read the part from the server.
 			missing = append(missing, fetch{k.Key, r.Queries[k.Key], "the prefetch is an OperationOutcome (the client's query failed)"})
-		case pages[k.Key].Next != "":
-			// A paged searchset: the rest is on the server, and a
-			// critical result may be on page 2.
-			missing = append(missing, fetch{k.Key, pages[k.Key].Next, "the prefetch has more pages (a next link)"})
 		}
 	}
 	if len(missing) == 0 {
@@ -204,23 +207,23 @@ func decodePrefetch(prefetch map[string]json.RawMessage) (*fhir.History, map[str
 	sequential := false
 	for _, p := range parts {
 		if p.err != nil {
-			return nil, nil, &fhir.UnavailableError{Key: p.key, Reason: "prefetch is not a FHIR resource", Err: p.err}
+			return nil, nil, notAResource(p.key, p.err)
 		}
 		pages[p.key] = p.pg
 		sequential = sequential || (p.key != "patient" && p.h.Patient != nil)
 	}
-	if sequential {
-		for _, p := range parts {
-			if _, err := h.AddJSON(p.key, fhir.FromPrefetch, p.raw); err != nil {
-				return nil, nil, &fhir.UnavailableError{Key: p.key, Reason: "prefetch is not a FHIR resource", Err: err}
-			}
-		}
-		return h, pages, nil
-	}
 	for _, p := range parts {
-		h.Merge(p.h)
+		if !sequential {
+			h.Merge(p.h)
+		} else if _, err := h.AddJSON(p.key, fhir.FromPrefetch, p.raw); err != nil {
+			return nil, nil, notAResource(p.key, err)
+		}
 	}
 	return h, pages, nil
+}
+
+func notAResource(key string, err error) error {
+	return &fhir.UnavailableError{Key: key, Reason: "prefetch is not a FHIR resource", Err: err}
 }
 
 func (l *Loader) searcher(ctx context.Context, r Request, key string) (Searcher, fhir.Origin, error) {
