@@ -1,9 +1,9 @@
 package fhir
 
 import (
-	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
@@ -218,58 +218,73 @@ func (patientPart) index(h *History, typ string, add func(string, any)) {
 }
 
 // Index finds a history's resources by literal reference ("Observation/1").
-type Index map[string]any
+// It is safe for concurrent use: the rule reads large histories on every
+// core.
+type Index struct {
+	byRef map[string]any
+	uuids *uuidIndex
+}
+
+// uuidIndex is what a transaction bundle's "urn:uuid:<id>" references need:
+// learned once, on the first such reference, so records that never use
+// them never pay.
+type uuidIndex struct {
+	once sync.Once
+	// byID holds the resources of each id; ids are unique across types
+	// in the records seen, but nothing in FHIR makes them so.
+	byID      map[string][]any
+	canonical map[string]string // "<id>" to "Type/id"
+}
 
 // NewIndex indexes every resource of h by "Type/id".
 func NewIndex(h *History) Index {
-	ix := make(Index, h.Len())
+	ix := Index{byRef: make(map[string]any, h.Len()), uuids: &uuidIndex{}}
 	for _, k := range Kinds {
-		k.part.index(h, k.ResourceType, func(ref string, r any) { ix[ref] = r })
+		k.part.index(h, k.ResourceType, func(ref string, r any) { ix.byRef[ref] = r })
 	}
 	return ix
 }
 
-// uuidAliases marks an index that also holds "urn:uuid:<id>" keys.
-const uuidAliases = "\x00urn:uuid"
-
 // Lookup returns the resource of type T that ref names, or nil. An
 // absolute reference ("https://ehr/fhir/Observation/1/_history/2") finds
 // the resource by its type and id; a transaction bundle's "urn:uuid:<id>"
-// (Synthea's, among others) by its id, the index learning those keys on
-// the first such reference, so records that never use them never pay.
+// (Synthea's, among others) by its id.
 func Lookup[T any](ix Index, ref string) *T {
-	r, ok := ix[ref]
+	r, ok := ix.byRef[ref]
 	if !ok {
-		if strings.HasPrefix(ref, "urn:uuid:") {
-			aliasUUIDs(ix)
-			r = ix[ref]
+		if id, ok := strings.CutPrefix(ref, "urn:uuid:"); ok {
+			for _, c := range ix.aliases().byID[id] {
+				if t, ok := c.(*T); ok {
+					return t
+				}
+			}
 		} else {
-			r = ix[LocalRef(ref)]
+			r = ix.byRef[LocalRef(ref)]
 		}
 	}
 	t, _ := r.(*T)
 	return t
 }
 
-// aliasUUIDs adds, once, the "urn:uuid:<id>" keys of every resource and
-// the "Type/id" each stands for.
-func aliasUUIDs(ix Index) {
-	if _, done := ix[uuidAliases]; done {
-		return
-	}
-	aliases := map[string]any{}
-	for ref, r := range ix {
-		if _, id, ok := strings.Cut(ref, "/"); ok && id != "" {
-			aliases["urn:uuid:"+id] = r
-			aliases[canonicalOf+id] = ref
+// aliases learns, once, the resources of each id and the "Type/id" each
+// id stands for. An id two types share stands for the first of them by
+// name, so that the reading never depends on the map's order.
+func (ix Index) aliases() *uuidIndex {
+	u := ix.uuids
+	u.once.Do(func() {
+		u.byID = make(map[string][]any, len(ix.byRef))
+		u.canonical = make(map[string]string, len(ix.byRef))
+		for ref, r := range ix.byRef {
+			if _, id, ok := strings.Cut(ref, "/"); ok && id != "" {
+				u.byID[id] = append(u.byID[id], r)
+				if c, seen := u.canonical[id]; !seen || ref < c {
+					u.canonical[id] = ref
+				}
+			}
 		}
-	}
-	maps.Copy(ix, aliases)
-	ix[uuidAliases] = nil
+	})
+	return u
 }
-
-// canonicalOf prefixes the keys that map a bundle's uuid to "Type/id".
-const canonicalOf = "\x00canonical:"
 
 // Canonical is the "Type/id" of the resource ref names: relative,
 // absolute, versioned and a bundle's "urn:uuid:" references to one
@@ -280,8 +295,7 @@ func (ix Index) Canonical(ref string) string {
 	if !isUUID {
 		return LocalRef(ref)
 	}
-	aliasUUIDs(ix)
-	if c, ok := ix[canonicalOf+id].(string); ok {
+	if c, ok := ix.aliases().canonical[id]; ok {
 		return c
 	}
 	return ref

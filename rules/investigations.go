@@ -2,8 +2,11 @@ package rules
 
 import (
 	"math/big"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -72,7 +75,6 @@ func (i *Investigation) SameTest(codes []fhir.Code) bool {
 	return false
 }
 
-// index finds the resources that references name.
 // index finds the resources that references name.
 type index struct {
 	fhir.Index
@@ -185,9 +187,9 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 	// Grown once: an Investigation is large, and a history of thousands of
 	// orders makes thousands of them.
 	out = slices.Grow(out, len(order)+len(h.Procedures))
-	for _, g := range order {
-		out = append(out, r.group(g, groups[g]))
-	}
+	n := len(out)
+	out = out[:n+len(order)]
+	r.groups(out[n:], order, groups)
 	for i := range h.Procedures {
 		pr := &h.Procedures[i]
 		if pr.Status != r4.EventStatusCompleted || !isDiagnosticProcedure(pr, p) {
@@ -332,6 +334,45 @@ func (r *reader) membersOf(o *r4.Observation) ([]*r4.Observation, []string) {
 		}
 	}
 	return out, missing
+}
+
+// groupsPerWorker is the fewest lab groups worth a goroutine: below it,
+// starting one costs more than it saves.
+const groupsPerWorker = 256
+
+// groups reads each lab group into its slot of out. A large history is
+// read on every core: each worker has a reader of its own (the decimal memo
+// and the site-table flag) and writes only its own slots, so the result
+// is the same as one reader's, in the same order.
+func (r *reader) groups(out []Investigation, order []string, groups map[string][]*r4.Observation) {
+	workers := min(runtime.GOMAXPROCS(0), len(order)/groupsPerWorker)
+	if workers < 2 {
+		for i, g := range order {
+			out[i] = r.group(g, groups[g])
+		}
+		return
+	}
+	// Groups are taken in blocks from a shared counter, because they
+	// differ in size (a panel of twenty against one result).
+	const block = 64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		w := *r
+		w.decimals, w.siteTable = nil, false
+		wg.Go(func() {
+			for {
+				start := int(next.Add(block)) - block
+				if start >= len(order) {
+					return
+				}
+				for i := start; i < min(start+block, len(order)); i++ {
+					out[i] = w.group(order[i], groups[order[i]])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (r *reader) group(g string, obs []*r4.Observation) Investigation {
