@@ -77,6 +77,9 @@ type Call struct {
 	// issuer's; it is never called, so only a complete prefetch can be
 	// answered.
 	ServerNotAllowed bool
+	// Ahead is the prefetch read ahead from the call's body
+	// (client.ReadAhead), or nil.
+	Ahead *client.Ahead
 }
 
 // service is one CDS service: its discovery entry and what answers it.

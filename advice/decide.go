@@ -20,7 +20,7 @@ import (
 // patient is, for the evidence page's header.
 func (a *Advisor) decide(ctx context.Context, call *Call, queries map[string]string) (*rules.Decision, evidence.Patient, error) {
 	req := client.Request{Server: call.Request.FHIRServer, ServerNotAllowed: call.ServerNotAllowed, Queries: queries,
-		Prefetch: call.Request.Prefetch, Issuer: call.Issuer, Patient: call.Context.PatientID}
+		Prefetch: call.Request.Prefetch, Ahead: call.Ahead, Issuer: call.Issuer, Patient: call.Context.PatientID}
 	if auth := call.Request.FHIRAuthorization; auth != nil {
 		req.Token = auth.AccessToken
 		if auth.ExpiresIn > 0 {

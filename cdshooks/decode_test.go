@@ -10,7 +10,7 @@ import (
 func sameRequest(t *testing.T, body []byte) {
 	t.Helper()
 	var fast, whole Request
-	ef, ew := decodeRequest(body, &fast), decodeObject(body, &whole)
+	ef, ew := decodeRequest(body, &fast, nil), decodeObject(body, &whole)
 	if (ef == nil) != (ew == nil) || ef != nil && ef.Error() != ew.Error() {
 		t.Fatalf("%q: errors differ: fast %v, whole %v", body, ef, ew)
 	}

@@ -17,7 +17,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"hook":5,"context":[]}`), "patient-view")
 	f.Add([]byte("\x00\xff{"), "order-sign")
 	f.Fuzz(func(t *testing.T, body []byte, hook string) {
-		req, hc, err := cdshooks.DecodeRequest(body, hook, map[string]string{"patient": "Patient/{{context.patientId}}"})
+		req, hc, err := cdshooks.DecodeRequest(body, hook, map[string]string{"patient": "Patient/{{context.patientId}}"}, nil)
 		if err != nil {
 			if _, ok := err.(*cdshooks.FieldError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)

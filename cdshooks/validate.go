@@ -51,16 +51,22 @@ var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // uuidLike accepts the canonical 8-4-4-4-12 hex form the spec asks for.
 var uuidLike = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
+// Read says where the prefetch value that begins at body[start] ends, if
+// it has already been read and found to be valid JSON nested no deeper
+// than a prefetch value may be (client.Ahead reads a large prefetch while
+// the call is checked). On false the check reads the value itself.
+type Read func(start int) (end int, ok bool)
+
 // DecodeRequest parses and validates a hook call body for a service that
 // handles hook. It returns a *FieldError (or a syntax error wrapped in one)
 // so the caller can answer 400 with a precise message.
 //
 // templates are the service's prefetch templates: a value under a key the
 // service did not ask for is not read, so a malformed one is dropped, not
-// refused.
-func DecodeRequest(body []byte, hook string, templates map[string]string) (*Request, *HookContext, error) {
+// refused. read may be nil.
+func DecodeRequest(body []byte, hook string, templates map[string]string, read Read) (*Request, *HookContext, error) {
 	var req Request
-	if err := decodeRequest(body, &req); err != nil {
+	if err := decodeRequest(body, &req, read); err != nil {
 		return nil, nil, err
 	}
 	if req.Hook == "" {
@@ -255,10 +261,11 @@ func decodeObject(body []byte, v any) error {
 
 // decodeRequest decodes a hook call as decodeObject does, faster: the
 // prefetch, which is nearly all of a large call, is only found (its values
-// stay slices of the body, read once, by the FHIR decoder), and the rest
-// of the body is decoded by the v2 decoder. A body it is unsure of is
+// stay slices of the body, read once, by the FHIR decoder), or passed over
+// where read says the FHIR decoder has already read it, and the rest of
+// the body is decoded by the v2 decoder. A body it is unsure of is
 // decoded whole by decodeObject, whose errors are the ones reported.
-func decodeRequest(body []byte, req *Request) error {
+func decodeRequest(body []byte, req *Request, read Read) error {
 	s := jsonscan.Scanner{Data: body}
 	var at [2]int // where the prefetch value begins and ends
 	seen := 0
@@ -271,7 +278,12 @@ func decodeRequest(body []byte, req *Request) error {
 		seen++
 		at[0] = s.SkipSpace()
 		ok := s.Object(func(key string) bool {
-			start, ok := s.Skip()
+			start, ok := s.SkipSpace(), false
+			if end, read := read.at(start); read {
+				s.Pos, ok = end, true
+			} else {
+				_, ok = s.Skip()
+			}
 			// The name is a view of the body, and a map key must never
 			// change with the bytes under it.
 			prefetch[strings.Clone(key)] = body[start:s.Pos]
@@ -290,6 +302,17 @@ func decodeRequest(body []byte, req *Request) error {
 	}
 	req.Prefetch = prefetch
 	return nil
+}
+
+// PrefetchDepth is how deep a prefetch value is nested in a hook call: in
+// the prefetch object, in the call's object.
+const PrefetchDepth = 2
+
+func (r Read) at(start int) (int, bool) {
+	if r == nil {
+		return 0, false
+	}
+	return r(start)
 }
 
 // jsonFieldErr turns the decoder's errors into a FieldError naming the

@@ -49,7 +49,7 @@ func TestDecodeRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := DecodeRequest([]byte(tt.body), tt.hook, map[string]string{"patient": "Patient/{{context.patientId}}"})
+			_, _, err := DecodeRequest([]byte(tt.body), tt.hook, map[string]string{"patient": "Patient/{{context.patientId}}"}, nil)
 			if tt.field == "" {
 				if err != nil {
 					t.Fatalf("rejected: %v", err)

@@ -102,10 +102,49 @@ func IsOperationOutcome(data []byte) bool {
 // in between. A Bundle it cannot read is an error, and then the one that
 // addBundleStrict gives, so that its message is the same whichever read it.
 func (h *History) addBundle(key string, data []byte) (Page, error) {
+	d := fastDec{Scanner: jsonscan.Scanner{Data: data}}
+	pg, ok := h.walkBundle(key, &d, len(data))
+	if !ok || d.SkipSpace() != len(data) {
+		_, err := NewHistory().addBundleStrict(key, data)
+		if err == nil {
+			// The two readings disagree: the Bundle is not to be trusted.
+			err = errors.New("unreadable Bundle")
+		}
+		return Page{}, err
+	}
+	return pg, nil
+}
+
+// ReadBundleAt reads the Bundle that begins at data[at], nested depth
+// deep, exactly as AddJSON reads those bytes alone, and says where it
+// ends: a prefetched Bundle can then be read before the hook call around
+// it has been checked (client.ReadAhead). On true the bytes read are
+// valid JSON that nests no deeper than jsonscan.MaxDepth from data's top.
+// It reads only a compact Bundle (resourceType first); on false, h is to
+// be dropped and the Bundle read by AddJSON, whose error is the one to
+// report.
+func (h *History) ReadBundleAt(key string, origin Origin, data []byte, at, depth int) (end int, pg Page, ok bool) {
+	if firstType(data[at:]) != "Bundle" {
+		return 0, Page{}, false
+	}
+	d := fastDec{Scanner: jsonscan.Scanner{Data: data, Pos: at, MaxDepth: jsonscan.MaxDepth - depth}}
+	// The reservation is bounded by the Bundle's bytes, which are not
+	// known before its end: by what is left of data, as AddJSON by all of
+	// its bytes.
+	if pg, ok = h.walkBundle(key, &d, len(data)-at); !ok {
+		return 0, Page{}, false
+	}
+	h.Sources[key] = origin
+	return d.Pos, pg, true
+}
+
+// walkBundle reads one Bundle object with d, from where d is; size bounds
+// how many entries are reserved for.
+func (h *History) walkBundle(key string, d *fastDec, size int) (Page, bool) {
 	var pg Page
+	data := d.Data
 	want := typeOfKey(key)
 	entries := false
-	d := fastDec{Scanner: jsonscan.Scanner{Data: data}}
 	ok := d.Object(func(name string) bool {
 		switch name {
 		case "link":
@@ -121,26 +160,18 @@ func (h *History) addBundle(key string, data []byte) (Page, error) {
 		case "total":
 			start, ok := d.Skip()
 			if total, err := strconv.Atoi(string(data[start:d.Pos])); err == nil && ok && !entries {
-				h.reserve(want, min(total, len(data)/64))
+				h.reserve(want, min(total, size/64))
 			}
 			return ok
 		case "entry":
 			entries = true
-			return h.readEntries(key, &d, want, &pg)
+			return h.readEntries(key, d, want, &pg)
 		default:
 			_, ok := d.Skip()
 			return ok
 		}
 	})
-	if !ok || d.SkipSpace() != len(data) {
-		_, err := NewHistory().addBundleStrict(key, data)
-		if err == nil {
-			// The two readings disagree: the Bundle is not to be trusted.
-			err = errors.New("unreadable Bundle")
-		}
-		return Page{}, err
-	}
-	return pg, nil
+	return pg, ok
 }
 
 // nextLink is the next page a Bundle's link array names.

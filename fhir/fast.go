@@ -36,8 +36,14 @@ const maxFastDepth = 200
 // value decodes the JSON object d is at into v, a *typed[P]; errFast if
 // it gives up, and then v may hold part of it.
 func (d *fastDec) value(v any) error {
-	d.Strict, d.MaxDepth = true, maxFastDepth
-	defer func() { d.Strict, d.MaxDepth = false, 0 }()
+	// The walker's own bound comes back after the resource: a Bundle read
+	// inside a hook call nests no deeper than the call may.
+	strict, limit := d.Strict, d.MaxDepth
+	d.Strict = true
+	if limit == 0 || limit > maxFastDepth {
+		d.MaxDepth = maxFastDepth
+	}
+	defer func() { d.Strict, d.MaxDepth = strict, limit }()
 	w, ok := wrappers[reflect.TypeOf(v)]
 	if !ok || w.plan == nil {
 		return errFast

@@ -14,6 +14,7 @@ import (
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/errs"
+	"github.com/balint-health/balint/fhir/client"
 	"github.com/balint-health/balint/memory"
 )
 
@@ -28,12 +29,18 @@ func (s *Server) invoke(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	req, hc, err := cdshooks.DecodeRequest(body, hook, s.templates)
+	// The prefetched Bundles are read while the call is checked; what is
+	// read is the call's memory until it is done.
+	ahead := client.ReadAhead(body)
+	req, hc, err := cdshooks.DecodeRequest(body, hook, s.templates, ahead.ValidAt)
 	if err != nil {
-		ticket.Release()
+		go func() {
+			ahead.Wait()
+			ticket.Release()
+		}()
 		return writeError(c, err)
 	}
-	call := &advice.Call{ServiceID: id, Request: req, Context: hc}
+	call := &advice.Call{ServiceID: id, Request: req, Context: hc, Ahead: ahead}
 	if cl := claimsOf(c); cl != nil {
 		// An issuer may only have Balint call the FHIR servers configured
 		// for it; with a complete prefetch nothing is called, so the call
@@ -64,6 +71,7 @@ func (s *Server) answer(ctx context.Context, ticket *memory.Ticket, call *advice
 	done := make(chan result, 1)
 	go func() {
 		defer ticket.Release()
+		defer call.Ahead.Wait()
 		defer func() {
 			// Outside the handler, so echo's Recover cannot catch it.
 			if p := recover(); p != nil {

@@ -76,7 +76,7 @@ func BenchmarkDecode(b *testing.B) {
 	var l client.Loader
 	eachSize(b, func(b *testing.B, body []byte, obs int) {
 		for b.Loop() {
-			req, _, err := cdshooks.DecodeRequest(body, "patient-view", fhir.Templates())
+			req, _, err := cdshooks.DecodeRequest(body, "patient-view", fhir.Templates(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -31,6 +31,9 @@ type Request struct {
 	// prefetched page with a next link are fetched from Server; null is
 	// no data.
 	Prefetch map[string]json.RawMessage
+	// Ahead is the prefetch as read ahead from the call's body, if it was
+	// (ReadAhead).
+	Ahead *Ahead
 	// Issuer, Patient and TokenExpires scope reuse of fetched pages
 	// (see Cache).
 	Issuer, Patient string
@@ -65,7 +68,8 @@ type Loader struct {
 // Load returns the patient's history. Any part that cannot be had is an
 // *fhir.UnavailableError naming its key.
 func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
-	h, pages, err := decodePrefetch(r.Prefetch)
+	h, pages, err := decodePrefetch(r.Prefetch, r.Ahead)
+	r.Ahead.drop()
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +186,7 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 // as long as only the patient part holds a Patient (which history keeps
 // which Patient depends on the order they are read); when another part
 // holds one, the parts are decoded again one after another.
-func decodePrefetch(prefetch map[string]json.RawMessage) (*fhir.History, map[string]fhir.Page, error) {
+func decodePrefetch(prefetch map[string]json.RawMessage, ahead *Ahead) (*fhir.History, map[string]fhir.Page, error) {
 	type part struct {
 		key string
 		raw json.RawMessage
@@ -191,16 +195,21 @@ func decodePrefetch(prefetch map[string]json.RawMessage) (*fhir.History, map[str
 		err error
 	}
 	var parts []*part
+	var wg sync.WaitGroup
 	for _, k := range fhir.Kinds {
 		raw, ok := prefetch[k.Key]
 		if k.Query == "" || !ok || isNull(raw) || fhir.IsOperationOutcome(raw) {
 			continue
 		}
-		parts = append(parts, &part{key: k.Key, raw: raw, h: fhir.NewHistory()})
-	}
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Go(func() { p.pg, p.err = p.h.AddJSON(p.key, fhir.FromPrefetch, p.raw) })
+		p := &part{key: k.Key, raw: raw}
+		parts = append(parts, p)
+		wg.Go(func() {
+			var read bool
+			if p.h, p.pg, read = ahead.take(p.key, p.raw); !read {
+				p.h = fhir.NewHistory()
+				p.pg, p.err = p.h.AddJSON(p.key, fhir.FromPrefetch, p.raw)
+			}
+		})
 	}
 	wg.Wait()
 	h, pages := fhir.NewHistory(), map[string]fhir.Page{}

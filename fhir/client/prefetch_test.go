@@ -83,7 +83,7 @@ func TestPrefetchSideBySide(t *testing.T) {
 	}
 	for name, pre := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, _, err := decodePrefetch(pre)
+			got, _, err := decodePrefetch(pre, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,131 @@
+package client
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/fhir"
+)
+
+// Ahead is a hook call's prefetch read while the call itself is still
+// being checked: each prefetched Bundle, found in the body by its key, is
+// decoded on a core of its own. Nearly all of a large call is its
+// Bundles, and the call's check is a pass over all of its bytes: the two
+// now overlap instead of following each other.
+//
+// The check (cdshooks.DecodeRequest) still decides what the prefetch is.
+// A part read ahead is used only if it is exactly the bytes the check gave
+// for its key, read exactly as AddJSON reads them (fhir.ReadBundleAt); a
+// part found in the wrong place, or not found, is decoded as before. So
+// what is read ahead can make a call faster, never different.
+type Ahead struct {
+	wg    sync.WaitGroup
+	parts map[string]*aheadPart // by prefetch key
+}
+
+type aheadPart struct {
+	done    chan struct{}
+	at, end int    // where the Bundle begins and ends in the body; end 0 if it was not read
+	span    []byte // body[at:end], until taken
+	h       *fhir.History
+	pg      fhir.Page
+}
+
+// ReadAhead starts reading the prefetched Bundles of a hook call's body;
+// nil when it finds none. The body must not change until Wait returns.
+func ReadAhead(body []byte) *Ahead {
+	from := bytes.Index(body, []byte(`"prefetch"`))
+	if from < 0 {
+		return nil
+	}
+	var a *Ahead
+	for _, k := range fhir.Kinds {
+		if k.Query == "" {
+			continue
+		}
+		at := valueAt(body, from, k.Key)
+		if at < 0 || !bytes.HasPrefix(body[at:], []byte(`{"resourceType":"Bundle"`)) {
+			continue
+		}
+		if a == nil {
+			a = &Ahead{parts: map[string]*aheadPart{}}
+		}
+		p := &aheadPart{done: make(chan struct{}), at: at}
+		a.parts[k.Key] = p
+		a.wg.Go(func() {
+			defer close(p.done)
+			h := fhir.NewHistory()
+			if end, pg, ok := h.ReadBundleAt(k.Key, fhir.FromPrefetch, body, at, cdshooks.PrefetchDepth); ok {
+				p.span, p.h, p.pg, p.end = body[at:end], h, pg, end
+			}
+		})
+	}
+	return a
+}
+
+// valueAt is where the value of the first member named key after from
+// begins, or -1. It is a guess (the name may be found elsewhere than in
+// the prefetch), which take checks.
+func valueAt(body []byte, from int, key string) int {
+	i := bytes.Index(body[from:], []byte(`"`+key+`"`))
+	if i < 0 {
+		return -1
+	}
+	p := from + i + len(key) + 2
+	p += len(body[p:]) - len(bytes.TrimLeft(body[p:], " \t\r\n"))
+	if p >= len(body) || body[p] != ':' {
+		return -1
+	}
+	p++
+	return p + len(body[p:]) - len(bytes.TrimLeft(body[p:], " \t\r\n"))
+}
+
+// ValidAt is cdshooks.Read: where the Bundle read ahead from start ends,
+// once it is read. Reading it checked every byte of it as the call's check
+// would, so the check need not read it again.
+func (a *Ahead) ValidAt(start int) (end int, ok bool) {
+	if a == nil {
+		return 0, false
+	}
+	for _, p := range a.parts {
+		if p.at == start {
+			<-p.done
+			return p.end, p.end > 0
+		}
+	}
+	return 0, false
+}
+
+// Wait returns once every part has been read. Its memory is the call's
+// until then.
+func (a *Ahead) Wait() {
+	if a != nil {
+		a.wg.Wait()
+	}
+}
+
+// take is the history read ahead for key, once it is read, if it was read
+// from exactly the bytes raw is.
+func (a *Ahead) take(key string, raw []byte) (*fhir.History, fhir.Page, bool) {
+	if a == nil || a.parts[key] == nil {
+		return nil, fhir.Page{}, false
+	}
+	p := a.parts[key]
+	<-p.done
+	h, pg, span := p.h, p.pg, p.span
+	p.h, p.span = nil, nil // the history is the caller's now, or garbage
+	if h == nil || len(raw) == 0 || len(span) != len(raw) || &span[0] != &raw[0] {
+		return nil, fhir.Page{}, false
+	}
+	return h, pg, true
+}
+
+// drop lets go of what was read ahead and not taken.
+func (a *Ahead) drop() {
+	if a == nil {
+		return
+	}
+	a.Wait()
+	clear(a.parts)
+}
