@@ -26,7 +26,7 @@ const (
 
 // Store is what the use case keeps across calls.
 type Store interface {
-	RecordCard(ctx context.Context, c store.Card) error
+	Issue(ctx context.Context, cards []store.Card, ev *store.Evidence, now time.Time) error
 	AddFeedback(ctx context.Context, serviceID, caller string, items []store.Feedback) ([]bool, error)
 	SnoozedUntil(ctx context.Context, caller, patientID string) (time.Time, error)
 }

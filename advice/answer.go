@@ -24,7 +24,7 @@ func (a *Advisor) review(ctx context.Context, call *Call, queries map[string]str
 	if !d.Fire {
 		return &cdshooks.Response{}, nil
 	}
-	cc, err := a.cardContext(ctx, call, d, who)
+	cc, ev, err := a.cardContext(call, d, who)
 	if err != nil {
 		return nil, err
 	}
@@ -32,10 +32,11 @@ func (a *Advisor) review(ctx context.Context, call *Call, queries map[string]str
 	if err != nil {
 		return nil, err
 	}
-	if err := a.issue(ctx, call, card); err != nil {
+	out := []cdshooks.Card{card}
+	if err := a.issue(ctx, call, out, ev); err != nil {
 		return nil, err
 	}
-	return &cdshooks.Response{Cards: []cdshooks.Card{card}}, nil
+	return &cdshooks.Response{Cards: out}, nil
 }
 
 // orders answers order-select and order-sign: a card for each draft order
@@ -51,39 +52,47 @@ func (a *Advisor) orders(ctx context.Context, call *Call, queries map[string]str
 	}
 	var out []cdshooks.Card
 	var cc *cards.Context
+	var ev *store.Evidence
 	for _, pr := range rules.PriorResults(d, drafts) {
 		if !pr.AllNormal() {
 			continue
 		}
 		if cc == nil {
-			c, err := a.cardContext(ctx, call, d, who)
+			c, e, err := a.cardContext(call, d, who)
 			if err != nil {
 				return nil, err
 			}
-			cc = &c
+			cc, ev = &c, e
 		}
 		card, err := cards.Order(pr, d.Fire, a.policy(), *cc)
 		if err != nil {
 			return nil, err
 		}
-		if err := a.issue(ctx, call, card); err != nil {
+		out = append(out, card)
+	}
+	if len(out) > 0 {
+		if err := a.issue(ctx, call, out, ev); err != nil {
 			return nil, err
 		}
-		out = append(out, card)
 	}
 	return &cdshooks.Response{Cards: out}, nil
 }
 
-func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision, who evidence.Patient) (cards.Context, error) {
+// cardContext is what cards say beyond the decision, with the evidence
+// snapshot their link names (nil without evidence pages), to be stored
+// with them.
+func (a *Advisor) cardContext(call *Call, d *rules.Decision, who evidence.Patient) (cards.Context, *store.Evidence, error) {
 	c := cards.Context{
 		ServiceID: call.ServiceID, PatientID: call.Context.PatientID, UserRef: call.Context.UserID,
 		Now: a.Now(), SourceURL: a.BaseURL + "/rule",
 	}
+	var ev *store.Evidence
 	if a.Pages != nil {
-		u, err := a.Pages.Link(ctx, evidence.FromDecision(d, a.policy(), who))
+		snap, u, err := a.Pages.Link(evidence.FromDecision(d, a.policy(), who))
 		if err != nil {
-			return c, err
+			return c, nil, err
 		}
+		ev = &store.Evidence{ID: snap.ID, Body: snap.Body, Expires: snap.Expires}
 		c.Evidence = &cdshooks.Link{Label: "Timeline of investigations this card rests on", URL: u, Type: cdshooks.LinkAbsolute}
 		if a.SMARTLaunchURL != "" {
 			// The site's SMART app is launched in the EHR's context and
@@ -91,13 +100,19 @@ func (a *Advisor) cardContext(ctx context.Context, call *Call, d *rules.Decision
 			c.Evidence = &cdshooks.Link{Label: c.Evidence.Label, URL: a.SMARTLaunchURL, Type: cdshooks.LinkSMART, AppContext: u}
 		}
 	}
-	return c, nil
+	return c, ev, nil
 }
 
-// issue records a card so that feedback on it can be tied back.
-func (a *Advisor) issue(ctx context.Context, call *Call, card cdshooks.Card) error {
-	return a.Store.RecordCard(ctx, store.Card{UUID: card.UUID, ServiceID: call.ServiceID, Caller: Caller(call.Issuer, call.Tenant),
-		PatientID: call.Context.PatientID, IssuedAt: a.Now()})
+// issue records a hook's cards, so that feedback on them can be tied
+// back, with the evidence snapshot they link to: one write.
+func (a *Advisor) issue(ctx context.Context, call *Call, out []cdshooks.Card, ev *store.Evidence) error {
+	now := a.Now()
+	recs := make([]store.Card, len(out))
+	for i, card := range out {
+		recs[i] = store.Card{UUID: card.UUID, ServiceID: call.ServiceID, Caller: Caller(call.Issuer, call.Tenant),
+			PatientID: call.Context.PatientID, IssuedAt: now}
+	}
+	return a.Store.Issue(ctx, recs, ev, now)
 }
 
 // draftOrders reads the draft ServiceRequests of an order hook's context,

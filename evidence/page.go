@@ -14,13 +14,19 @@ import (
 	"github.com/balint-health/balint/errs"
 )
 
-// Store keeps snapshots until they expire.
+// Store gives back snapshots not yet expired.
 type Store interface {
-	PutEvidence(ctx context.Context, id string, body []byte, now, expires time.Time) error
 	Evidence(ctx context.Context, id string, now time.Time) ([]byte, error)
 }
 
-// Pages stores snapshots, makes links to them, and serves them.
+// Stored is a snapshot as it is kept, until Expires.
+type Stored struct {
+	ID      string
+	Body    []byte
+	Expires time.Time
+}
+
+// Pages makes snapshots and links to them, and serves them.
 type Pages struct {
 	Store  Store
 	Secret []byte
@@ -33,27 +39,26 @@ type Pages struct {
 // Path is where the page is served; the token follows it.
 const Path = "/evidence/"
 
-// Link stores a snapshot and returns the signed URL to its page.
-func (p *Pages) Link(ctx context.Context, s Snapshot) (string, error) {
+// Link makes a snapshot's stored form and the signed URL to its page. The
+// page is there once the caller has stored it, in the same transaction
+// as the cards that link to it (store.DB.Issue).
+func (p *Pages) Link(s Snapshot) (Stored, string, error) {
 	body, err := json.Marshal(s)
 	if err != nil {
-		return "", fmt.Errorf("evidence: %w", err)
+		return Stored{}, "", fmt.Errorf("evidence: %w", err)
 	}
 	idb := make([]byte, 16)
 	if _, err := rand.Read(idb); err != nil {
-		return "", fmt.Errorf("evidence: id: %w", err)
+		return Stored{}, "", fmt.Errorf("evidence: id: %w", err)
 	}
 	id := hex.EncodeToString(idb)
 	now := p.Now()
 	exp := now.Add(p.TTL)
-	if err := p.Store.PutEvidence(ctx, id, body, now, exp); err != nil {
-		return "", err
-	}
 	tok, err := Sign(p.Secret, id, now, exp)
 	if err != nil {
-		return "", err
+		return Stored{}, "", err
 	}
-	return p.BaseURL + Path + tok, nil
+	return Stored{ID: id, Body: body, Expires: exp}, p.BaseURL + Path + tok, nil
 }
 
 // Page returns the page a signed link names. A token that is expired,

@@ -213,13 +213,45 @@ type Card struct {
 	IssuedAt  time.Time
 }
 
-// RecordCard remembers an issued card; repeating it is harmless.
-func (s *DB) RecordCard(ctx context.Context, c Card) error {
-	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO cards (card_uuid, service_id, patient_key, issued_at, caller_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_uuid) DO NOTHING",
-		c.UUID, c.ServiceID, s.PatientKey(c.Caller, c.PatientID), ms(c.IssuedAt), s.callerKey(c.Caller))
+// Evidence is an evidence snapshot, kept until it expires.
+type Evidence struct {
+	ID      string
+	Body    []byte
+	Expires time.Time
+}
+
+// Issue records the cards a hook issued and the evidence snapshot they
+// link to (nil: none) in one transaction: a hook's writes wait for the
+// disk once, and no card is recorded without the page it links to.
+// Recording a card again is harmless. Snapshots expired at now are
+// dropped, at most once a minute.
+func (s *DB) Issue(ctx context.Context, cards []Card, ev *Evidence, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: record card: %w", err)
+		return fmt.Errorf("store: issue: %w", err)
+	}
+	defer tx.Rollback()
+	if ev != nil {
+		// Expired snapshots go at most once a minute (by index), not on
+		// every hook.
+		if last := s.purged.Load(); now.UnixMilli()-last >= time.Minute.Milliseconds() && s.purged.CompareAndSwap(last, now.UnixMilli()) {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM evidence WHERE expires_at < $1", ms(now)); err != nil {
+				return fmt.Errorf("store: evidence: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO evidence (id, body, expires_at) VALUES ($1, $2, $3)", ev.ID, string(ev.Body), ms(ev.Expires)); err != nil {
+			return fmt.Errorf("store: evidence: %w", err)
+		}
+	}
+	for _, c := range cards {
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO cards (card_uuid, service_id, patient_key, issued_at, caller_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_uuid) DO NOTHING",
+			c.UUID, c.ServiceID, s.PatientKey(c.Caller, c.PatientID), ms(c.IssuedAt), s.callerKey(c.Caller)); err != nil {
+			return fmt.Errorf("store: record card: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: issue: %w", err)
 	}
 	return nil
 }
@@ -297,23 +329,6 @@ func (s *DB) SnoozedUntil(ctx context.Context, caller, patientID string) (time.T
 		return time.Time{}, nil
 	}
 	return time.UnixMilli(v.Int64).UTC(), nil
-}
-
-// PutEvidence stores an evidence snapshot until expires, dropping the
-// snapshots already expired at now.
-func (s *DB) PutEvidence(ctx context.Context, id string, body []byte, now, expires time.Time) error {
-	// Expired snapshots go at most once a minute (by index), not on every
-	// hook.
-	if last := s.purged.Load(); now.UnixMilli()-last >= time.Minute.Milliseconds() && s.purged.CompareAndSwap(last, now.UnixMilli()) {
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM evidence WHERE expires_at < $1", ms(now)); err != nil {
-			return fmt.Errorf("store: evidence: %w", err)
-		}
-	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO evidence (id, body, expires_at) VALUES ($1, $2, $3)", id, string(body), ms(expires))
-	if err != nil {
-		return fmt.Errorf("store: evidence: %w", err)
-	}
-	return nil
 }
 
 // Evidence returns a snapshot not yet expired at now.

@@ -29,10 +29,10 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if err := s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}); err != nil {
+			if err := s.Issue(ctx, []Card{{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}}, nil, now); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}); err != nil {
+			if err := s.Issue(ctx, []Card{{UUID: "c1", ServiceID: "svc", PatientID: "p1", IssuedAt: now}}, nil, now); err != nil {
 				t.Fatalf("recording a card twice: %v", err)
 			}
 			if _, err := s.AddFeedback(ctx, "svc", "", []Feedback{{CardUUID: "nope", Outcome: "accepted"}}); !errors.Is(err, ErrNotFound) {
@@ -67,7 +67,7 @@ func TestStore(t *testing.T) {
 			// feedback goes only to the caller the card was issued to.
 			for _, c := range []Card{{UUID: "ca", ServiceID: "svc", Caller: "https://ehr-a\x00t", PatientID: "same", IssuedAt: now},
 				{UUID: "cb", ServiceID: "svc", Caller: "https://ehr-b\x00t", PatientID: "same", IssuedAt: now}} {
-				if err := s.RecordCard(ctx, c); err != nil {
+				if err := s.Issue(ctx, []Card{c}, nil, now); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -110,7 +110,7 @@ func TestStore(t *testing.T) {
 			if fresh, _ := s.UseJTI(ctx, "iss", "j1", now.Add(3*time.Minute), now.Add(2*time.Minute)); !fresh {
 				t.Fatal("an expired jti is forgotten")
 			}
-			if err := s.PutEvidence(ctx, "e1", []byte(`{"a":1}`), now, now.Add(10*time.Minute)); err != nil {
+			if err := s.Issue(ctx, nil, &Evidence{"e1", []byte(`{"a":1}`), now.Add(10 * time.Minute)}, now); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := s.Evidence(ctx, "e1", now); err != nil || string(b) != `{"a":1}` {
@@ -120,19 +120,28 @@ func TestStore(t *testing.T) {
 				t.Fatalf("expired evidence: %v", err)
 			}
 			// Expiry follows the clock given, not the wall clock.
-			if err := s.PutEvidence(ctx, "e2", []byte(`{}`), now.Add(5*time.Minute), now.Add(15*time.Minute)); err != nil {
+			if err := s.Issue(ctx, nil, &Evidence{"e2", []byte(`{}`), now.Add(15 * time.Minute)}, now.Add(5*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.Evidence(ctx, "e1", now.Add(9*time.Minute)); err != nil {
 				t.Fatalf("a live snapshot was dropped: %v", err)
 			}
 			// Expired rows are deleted, by the next write a minute on.
-			if err := s.PutEvidence(ctx, "e3", []byte(`{}`), now.Add(20*time.Minute), now.Add(30*time.Minute)); err != nil {
+			if err := s.Issue(ctx, nil, &Evidence{"e3", []byte(`{}`), now.Add(30 * time.Minute)}, now.Add(20*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			var rows int
 			if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM evidence WHERE id IN ('e1', 'e2', 'e3')").Scan(&rows); err != nil || rows != 1 {
 				t.Fatalf("%d snapshots kept after the purge, want 1 (%v)", rows, err)
+			}
+			// A card and its page are kept together or not at all: here
+			// the page cannot be stored (its id is taken).
+			orphan := Card{UUID: "c-orphan", ServiceID: "svc", PatientID: "p1", IssuedAt: now}
+			if err := s.Issue(ctx, []Card{orphan}, &Evidence{"e3", []byte(`{}`), now.Add(40 * time.Minute)}, now.Add(20*time.Minute)); err == nil {
+				t.Fatal("a snapshot stored twice under one id")
+			}
+			if _, err := s.AddFeedback(ctx, "svc", "", []Feedback{{CardUUID: "c-orphan", Outcome: "accepted", OutcomeAt: now, ReceivedAt: now}}); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a card recorded without its page: %v", err)
 			}
 			secret := s.Secret()
 			s.Close()
@@ -159,7 +168,7 @@ func TestPatientIDsAreNotStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.RecordCard(ctx, Card{UUID: "c1", ServiceID: "svc", PatientID: "patient-123", IssuedAt: time.Now()})
+	s.Issue(ctx, []Card{{UUID: "c1", ServiceID: "svc", PatientID: "patient-123", IssuedAt: time.Now()}}, nil, time.Now())
 	var n int
 	s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cards WHERE patient_key LIKE '%patient-123%'").Scan(&n)
 	if n != 0 {
