@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,4 +110,49 @@ func peakRSS(b *testing.B, pid int) int64 {
 	}
 	b.Fatal("no VmHWM")
 	return 0
+}
+
+// TestPaceCollector: the slower pace comes with a memory limit, the
+// container's if there is one, else what the process is built to hold; a
+// GOGC the operator set is left as it is.
+func TestPaceCollector(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	pace := func() int {
+		old := debug.SetGCPercent(100)
+		debug.SetGCPercent(old)
+		return old
+	}
+	env := func(gogc string) func(string) string {
+		return func(k string) string {
+			if k == "GOGC" {
+				return gogc
+			}
+			return ""
+		}
+	}
+	cfg := Config{FHIRCacheMB: 16}
+	for _, tc := range []struct {
+		name      string
+		gogc      string
+		limit     int64 // in force before
+		wantPace  int
+		wantLimit int64
+	}{
+		{"no limit", "", math.MaxInt64, gcPercent, baseline + 1<<30 + 16<<20},
+		{"a container's limit", "", 460 << 20, gcPercent, 460 << 20},
+		{"GOGC set", "150", math.MaxInt64, 100, math.MaxInt64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetGCPercent(100)
+			debug.SetMemoryLimit(tc.limit)
+			paceCollector(cfg, env(tc.gogc))
+			if got := pace(); got != tc.wantPace {
+				t.Errorf("GOGC %d, want %d", got, tc.wantPace)
+			}
+			if got := debug.SetMemoryLimit(-1); got != tc.wantLimit {
+				t.Errorf("memory limit %d MiB, want %d MiB", got>>20, tc.wantLimit>>20)
+			}
+		})
+	}
 }
