@@ -40,45 +40,62 @@ func ReadAhead(body []byte) *Ahead {
 		return nil
 	}
 	var a *Ahead
-	for _, k := range fhir.Kinds {
-		if k.Query == "" {
-			continue
+	bundle := []byte(`{"resourceType":"Bundle"`)
+	for at := from; ; at += len(bundle) {
+		i := bytes.Index(body[at:], bundle)
+		if i < 0 {
+			return a
 		}
-		at := valueAt(body, from, k.Key)
-		if at < 0 || !bytes.HasPrefix(body[at:], []byte(`{"resourceType":"Bundle"`)) {
+		at += i
+		key := nameBefore(body[:at])
+		if !prefetchKeys[key] || a != nil && a.parts[key] != nil {
 			continue
 		}
 		if a == nil {
 			a = &Ahead{parts: map[string]*aheadPart{}}
 		}
 		p := &aheadPart{done: make(chan struct{}), at: at}
-		a.parts[k.Key] = p
+		a.parts[key] = p
 		a.wg.Go(func() {
 			defer close(p.done)
 			h := fhir.NewHistory()
-			if end, pg, ok := h.ReadBundleAt(k.Key, fhir.FromPrefetch, body, at, cdshooks.PrefetchDepth); ok {
-				p.span, p.h, p.pg, p.end = body[at:end], h, pg, end
+			if end, pg, ok := h.ReadBundleAt(key, fhir.FromPrefetch, body, p.at, cdshooks.PrefetchDepth); ok {
+				p.span, p.h, p.pg, p.end = body[p.at:end], h, pg, end
 			}
 		})
 	}
-	return a
 }
 
-// valueAt is where the value of the first member named key after from
-// begins, or -1. It is a guess (the name may be found elsewhere than in
-// the prefetch), which take checks.
-func valueAt(body []byte, from int, key string) int {
-	i := bytes.Index(body[from:], []byte(`"`+key+`"`))
-	if i < 0 {
-		return -1
+// prefetchKeys are the keys of the kinds a prefetch holds.
+var prefetchKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range fhir.Kinds {
+		if k.Query != "" {
+			m[k.Key] = true
+		}
 	}
-	p := from + i + len(key) + 2
-	p += len(body[p:]) - len(bytes.TrimLeft(body[p:], " \t\r\n"))
-	if p >= len(body) || body[p] != ':' {
-		return -1
+	return m
+}()
+
+// nameBefore is the member name whose value b is followed by, as in
+// `"observations": ` before a Bundle; "" if b does not end so. It is a
+// guess (the name may belong to a member other than the prefetch's),
+// which take checks.
+func nameBefore(b []byte) string {
+	b = bytes.TrimRight(b, " \t\r\n")
+	if len(b) == 0 || b[len(b)-1] != ':' {
+		return ""
 	}
-	p++
-	return p + len(body[p:]) - len(bytes.TrimLeft(body[p:], " \t\r\n"))
+	b = bytes.TrimRight(b[:len(b)-1], " \t\r\n")
+	if len(b) < 2 || b[len(b)-1] != '"' {
+		return ""
+	}
+	b = b[:len(b)-1]
+	open := bytes.LastIndexByte(b, '"')
+	if open < 0 {
+		return ""
+	}
+	return string(b[open+1:])
 }
 
 // ValidAt is cdshooks.Read: where the Bundle read ahead from start ends,
