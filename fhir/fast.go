@@ -1,10 +1,11 @@
 package fhir
 
 import (
+	"encoding/binary"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
+	"math/bits"
 	"reflect"
 	"strconv"
 	"unsafe"
@@ -163,11 +164,11 @@ func (d *fastDec) interned(b []byte) *string {
 		return d.newString(d.copyText(b))
 	}
 	if d.seen == nil {
-		// One slot per 512 bytes of input, 64 to 1,024: a small history
-		// does not pay for a large table.
-		d.seen = make([]*string, max(64, min(1024, len(d.Data)/512)))
+		// About one slot per 512 bytes of input, 64 to 1,024: a small
+		// history does not pay for a large table.
+		d.seen = make([]*string, max(64, min(1024, 1<<bits.Len(uint(len(d.Data)/512)))))
 	}
-	slot := &d.seen[maphash.Bytes(internSeed, b)%uint64(len(d.seen))]
+	slot := &d.seen[internHash(b)&uint64(len(d.seen)-1)]
 	if *slot != nil && **slot == string(b) {
 		return *slot
 	}
@@ -179,7 +180,22 @@ func (d *fastDec) interned(b []byte) *string {
 // seen: system URLs are about 40 bytes; ids and text, longer, rarely repeat.
 const maxInterned = 64
 
-var internSeed = maphash.MakeSeed()
+// internHash spreads the short strings FHIR repeats over the intern
+// table: their first and last eight bytes and their length, which tell
+// apart the systems, codes, units and ids seen in a history at the cost of
+// two loads. Strings it confuses only take each other's slot.
+func internHash(b []byte) uint64 {
+	var head, tail uint64
+	if len(b) >= 8 {
+		head, tail = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[len(b)-8:])
+	} else {
+		for i, c := range b {
+			head |= uint64(c) << (8 * i)
+		}
+	}
+	h := (head*0x9E3779B97F4A7C15 ^ tail*0xC2B2AE3D27D4EB4F ^ uint64(len(b))) * 0x165667B19E3779F9
+	return h >> 32
+}
 
 func (d *fastDec) copyText(b []byte) string {
 	if len(b) == 0 {
