@@ -176,8 +176,13 @@ func shifted(t *testing.T, bundle []byte, days int) *fhir.History {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decoded(t, b)
+}
+
+// decoded is the history a bundle holds.
+func decoded(t *testing.T, bundle []byte) *fhir.History {
 	h := fhir.NewHistory()
-	if _, err := h.AddJSON("all", fhir.FromPrefetch, b); err != nil {
+	if _, err := h.AddJSON("all", fhir.FromPrefetch, bundle); err != nil {
 		t.Fatal(err)
 	}
 	return h

@@ -72,9 +72,5 @@ func uuidReferences(t *testing.T, bundle []byte) *fhir.History {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := fhir.NewHistory()
-	if _, err := h.AddJSON("all", fhir.FromPrefetch, b); err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return decoded(t, b)
 }
