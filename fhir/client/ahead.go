@@ -9,8 +9,8 @@ import (
 )
 
 // Ahead is a hook call's prefetch read while the call itself is still
-// being checked: each prefetched Bundle, found in the body by its key, is
-// decoded on a core of its own. Nearly all of a large call is its
+// being checked: each prefetched Bundle, found in the body by the name
+// before it, is decoded on a core of its own. Nearly all of a large call is its
 // Bundles, and the call's check is a pass over all of its bytes: the two
 // now overlap instead of following each other.
 //
