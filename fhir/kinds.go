@@ -140,6 +140,8 @@ type part interface {
 	merge(h, o *History, typ string)
 	decode(h *History, unmarshal func(any) error) decoded
 	index(h *History, typ string, add func(ref string, r any))
+	// compileFast compiles the fast decoder's plan for the kind (fast.go).
+	compileFast()
 }
 
 // list is a kind held as a slice of samply structs. P is the same struct
@@ -155,6 +157,8 @@ type list[T, P any] struct {
 }
 
 func (l list[T, P]) count(h *History) int { return len(*l.field(h)) }
+
+func (list[T, P]) compileFast() { registerFast[P]() }
 
 func (l list[T, P]) grow(h *History, n int) { f := l.field(h); *f = slices.Grow(*f, n) }
 
@@ -195,6 +199,8 @@ func (patientPart) count(h *History) int {
 }
 
 func (patientPart) grow(*History, int) {}
+
+func (patientPart) compileFast() { registerFast[plainPatient]() }
 
 func (patientPart) merge(h, o *History, _ string) {
 	if h.Patient == nil {
@@ -315,12 +321,7 @@ func LocalRef(ref string) string {
 }
 
 func init() {
-	registerFast[plainPatient]()
-	registerFast[plainObservation]()
-	registerFast[plainDiagnosticReport]()
-	registerFast[plainEncounter]()
-	registerFast[plainServiceRequest]()
-	registerFast[plainProcedure]()
-	registerFast[plainCondition]()
-	registerFast[plainPractitionerRole]()
+	for _, k := range Kinds {
+		k.part.compileFast()
+	}
 }
