@@ -48,7 +48,7 @@ func ReadAhead(body []byte) *Ahead {
 		}
 		at += i
 		key := nameBefore(body[:at])
-		if !prefetchKeys[key] || a != nil && a.parts[key] != nil {
+		if _, asked := prefetchKeys[key]; !asked || a != nil && a.parts[key] != nil {
 			continue
 		}
 		if a == nil {
@@ -66,16 +66,8 @@ func ReadAhead(body []byte) *Ahead {
 	}
 }
 
-// prefetchKeys are the keys of the kinds a prefetch holds.
-var prefetchKeys = func() map[string]bool {
-	m := map[string]bool{}
-	for _, k := range fhir.Kinds {
-		if k.Query != "" {
-			m[k.Key] = true
-		}
-	}
-	return m
-}()
+// prefetchKeys are the keys a prefetch holds.
+var prefetchKeys = fhir.Templates()
 
 // nameBefore is the member name whose value b is followed by, as in
 // `"observations": ` before a Bundle; "" if b does not end so. It is a
