@@ -50,25 +50,26 @@ func WriteExport(dir string, records []*Record) error {
 		w *bufio.Writer
 	}
 	files := map[string]*file{}
-	errs := []error{func() error {
-		for _, rec := range records {
-			for _, res := range rec.Resources {
-				fl := files[res.Type]
-				if fl == nil {
-					f, err := os.Create(filepath.Join(dir, res.Type+".ndjson"))
-					if err != nil {
-						return err
-					}
-					fl = &file{f, bufio.NewWriterSize(f, 1<<20)}
-					files[res.Type] = fl
+	var created error
+write:
+	for _, rec := range records {
+		for _, res := range rec.Resources {
+			fl := files[res.Type]
+			if fl == nil {
+				f, err := os.Create(filepath.Join(dir, res.Type+".ndjson"))
+				if err != nil {
+					created = err
+					break write
 				}
-				fl.w.Write(res.JSON)
-				fl.w.WriteByte('\n')
+				fl = &file{f, bufio.NewWriterSize(f, 1<<20)}
+				files[res.Type] = fl
 			}
+			fl.w.Write(res.JSON)
+			fl.w.WriteByte('\n')
 		}
-		return nil
-	}()}
+	}
 	// Every file opened is closed, also when another could not be made.
+	errs := []error{created}
 	for _, fl := range files {
 		errs = append(errs, fl.w.Flush(), fl.f.Close())
 	}
