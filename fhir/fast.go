@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"reflect"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/balint-health/balint/jsonscan"
@@ -418,20 +419,11 @@ func jsonName(f reflect.StructField) string {
 		return ""
 	}
 	tag := f.Tag.Get("json")
-	name, opts, _ := cut(tag, ',')
+	name, opts, _ := strings.Cut(tag, ",")
 	if name == "" || name == "-" || (opts != "" && opts != "omitempty") {
 		return ""
 	}
 	return name
-}
-
-func cut(s string, sep byte) (string, string, bool) {
-	for i := range len(s) {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func (c *compiler) valueOf(t reflect.Type) (decodeFn, error) {
@@ -519,11 +511,7 @@ func (c *compiler) valueOf(t reflect.Type) (decodeFn, error) {
 }
 
 func (c *compiler) pointerTo(e reflect.Type) (decodeFn, error) {
-	elem, err := c.valueOf(e)
-	if err != nil {
-		return nil, err
-	}
-	if e.Kind() == reflect.String && e == reflect.TypeFor[string]() {
+	if e == reflect.TypeFor[string]() {
 		return func(d *fastDec, p unsafe.Pointer) bool {
 			var scratch [64]byte
 			b, ok := d.String(scratch[:0])
@@ -532,6 +520,10 @@ func (c *compiler) pointerTo(e reflect.Type) (decodeFn, error) {
 			}
 			return ok
 		}, nil
+	}
+	elem, err := c.valueOf(e)
+	if err != nil {
+		return nil, err
 	}
 	a := allocOf(e)
 	return func(d *fastDec, p unsafe.Pointer) bool {
