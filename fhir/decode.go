@@ -475,8 +475,8 @@ func resync(dec *jsontext.Decoder, depth int, off int64) error {
 func (h *History) reserve(typ string, n int) {
 	if k := kindOf[typ]; k != nil && n > 0 {
 		k.part.grow(h, n)
-		if len(h.seen) == 0 {
-			h.seen = make(map[resourceKey]bool, n)
+		if len(h.seen) == 1 && len(h.seen[0]) == 0 {
+			h.seen[0] = make(map[resourceKey]bool, n)
 		}
 	}
 }
@@ -652,12 +652,12 @@ func (h *History) keep(key string, i int, typ string, d decoded) bool {
 		h.skip(key, i, typ, id, "status missing")
 	case d.status == "entered-in-error":
 		h.EnteredInError++
-	case id != "" && h.seen[ref]:
+	case id != "" && h.seen.has(ref):
 		// The same resource twice (pages overlapping, or prefetch and
 		// server both): kept once.
 	default:
 		if id != "" {
-			h.seen[ref] = true
+			h.seen.add(ref)
 		}
 		return true
 	}

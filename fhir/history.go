@@ -59,7 +59,7 @@ type History struct {
 	// EnteredInError counts resources dropped as entered-in-error.
 	EnteredInError int
 
-	seen map[resourceKey]bool
+	seen seenSet
 }
 
 // resourceKey names one resource: its type and id.
@@ -67,8 +67,25 @@ type resourceKey struct{ typ, id string }
 
 // NewHistory returns an empty history.
 func NewHistory() *History {
-	return &History{Sources: map[string]Origin{}, seen: map[resourceKey]bool{}}
+	return &History{Sources: map[string]Origin{}, seen: seenSet{{}}}
 }
+
+// seenSet is the resources a history holds, by type and id: the sets of
+// the parts merged into it, kept side by side, so that merging a large
+// part copies none of them.
+type seenSet []map[resourceKey]bool
+
+func (s seenSet) has(k resourceKey) bool {
+	for _, m := range s {
+		if m[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// add adds k to the history's own set, the first.
+func (s seenSet) add(k resourceKey) { s[0][k] = true }
 
 // Merge moves o's resources into h (o is not to be used afterwards),
 // keeping each resource once. The parts of a history are decoded apart, in
@@ -77,11 +94,7 @@ func (h *History) Merge(o *History) {
 	for _, k := range Kinds {
 		k.part.merge(h, o, k.ResourceType)
 	}
-	if len(h.seen) == 0 {
-		h.seen = o.seen
-	} else {
-		maps.Copy(h.seen, o.seen)
-	}
+	h.seen = append(h.seen, o.seen...)
 	h.Skipped = append(h.Skipped, o.Skipped...)
 	h.Repaired = append(h.Repaired, o.Repaired...)
 	maps.Copy(h.Sources, o.Sources)

@@ -169,7 +169,7 @@ func (l list[T, P]) merge(h, o *History, typ string) {
 		return
 	}
 	for i := range src {
-		if p := l.id(&src[i]); p != nil && h.seen[resourceKey{typ, *p}] {
+		if p := l.id(&src[i]); p != nil && h.seen.has(resourceKey{typ, *p}) {
 			continue
 		}
 		*dst = append(*dst, src[i])

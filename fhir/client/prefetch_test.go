@@ -98,11 +98,18 @@ func TestPrefetchSideBySide(t *testing.T) {
 }
 
 // dropEmpty makes empty lists nil: a list tried and taken back is empty
-// where one never tried is nil, and the two are the same history.
+// where one never tried is nil, and the two are the same history. It also
+// drops the set of resources seen, which a merged history holds part by
+// part and a history read alone in one piece: the resources held are what
+// is compared.
 func dropEmpty(h *fhir.History) *fhir.History {
 	v := reflect.ValueOf(h).Elem()
 	for i := range v.NumField() {
-		if f := v.Field(i); f.Kind() == reflect.Slice && f.Len() == 0 && f.CanSet() {
+		f := v.Field(i)
+		switch {
+		case v.Type().Field(i).Name == "seen":
+			reflect.NewAt(f.Type(), f.Addr().UnsafePointer()).Elem().SetZero()
+		case f.Kind() == reflect.Slice && f.Len() == 0 && f.CanSet():
 			f.Set(reflect.Zero(f.Type()))
 		}
 	}
