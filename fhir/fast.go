@@ -67,6 +67,10 @@ type fastDec struct {
 	text   []byte
 	seen   []*string // recent short strings, by hash (interned)
 	chunks []chunk   // by allocPlan.slot
+	// shares are the values decoded at each shareSite, by their bytes
+	// (share.go); uses, how often each site found one.
+	shares map[shareKey]sliceHeader
+	uses   map[*shareSite]*siteUse
 }
 
 // A chunk is an array of one type from which values are handed out one
@@ -526,11 +530,15 @@ func (c *compiler) pointerTo(e reflect.Type) (decodeFn, error) {
 		return nil, err
 	}
 	a := allocOf(e)
-	return func(d *fastDec, p unsafe.Pointer) bool {
+	decode := func(d *fastDec, p unsafe.Pointer) bool {
 		v := d.alloc(a)
 		*(*unsafe.Pointer)(p) = v
 		return elem(d, v)
-	}, nil
+	}
+	if e.Kind() != reflect.Struct {
+		return decode, nil
+	}
+	return (&shareSite{decode: decode}).sharing, nil
 }
 
 func (c *compiler) sliceOf(t reflect.Type) (decodeFn, error) {
@@ -540,7 +548,7 @@ func (c *compiler) sliceOf(t reflect.Type) (decodeFn, error) {
 		return nil, err
 	}
 	a := allocOf(et)
-	return func(d *fastDec, p unsafe.Pointer) bool {
+	decode := func(d *fastDec, p unsafe.Pointer) bool {
 		// Most arrays in FHIR hold one element: it comes from a chunk, and
 		// only a longer array gets an array of its own.
 		var first unsafe.Pointer
@@ -580,7 +588,11 @@ func (c *compiler) sliceOf(t reflect.Type) (decodeFn, error) {
 			reflect.NewAt(t, p).Elem().Set(more.Slice3(0, n, n))
 		}
 		return ok
-	}, nil
+	}
+	if et.Kind() != reflect.Struct {
+		return decode, nil
+	}
+	return (&shareSite{slice: true, decode: decode}).sharing, nil
 }
 
 // sliceHeader is how Go lays out a slice.

@@ -14,6 +14,7 @@ import (
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/synth"
 )
 
 func TestPositiveBaselineFiresAtEveryThreshold(t *testing.T) {
@@ -614,6 +615,26 @@ func TestDecisionIsDeterministic(t *testing.T) {
 	b, _ := json.Marshal(positive().eval())
 	if string(a) != string(b) {
 		t.Fatal("same input, different decision")
+	}
+}
+
+// TestEvaluateLeavesTheHistory: the rule only reads a history. The
+// decoder gives resources that repeat an element the same value
+// (fhir/share.go), so one write through a resource would change others:
+// every history evaluated, by one reader and by several, is still the one
+// decoded.
+func TestEvaluateLeavesTheHistory(t *testing.T) {
+	for _, o := range []synth.Options{
+		{Seed: 1, Now: testNow, Pattern: true, Observations: 40},
+		{Seed: 2, Now: testNow, Observations: 40},
+		{Seed: 3, Now: testNow, Pattern: true, Observations: 3000},
+	} {
+		rec := synth.Generate(o)
+		h, want := historyOf(t, rec), historyOf(t, rec)
+		Evaluate(DefaultPolicy(), Input{History: h, Now: testNow})
+		if !reflect.DeepEqual(h, want) {
+			t.Errorf("seed %d: the history evaluated differs from the one decoded", o.Seed)
+		}
 	}
 }
 
