@@ -53,8 +53,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		if path == "" {
 			path = "balint.db"
 		}
-		// WAL lets the page and hooks read while feedback writes;
-		// synchronous=FULL makes an acknowledged write survive a crash.
+		// WAL lets another process (balint snooze, balint scan) read
+		// while the service writes; synchronous=FULL makes an
+		// acknowledged write survive a crash. Within the service, reads
+		// and writes take turns on one connection: readers of their own
+		// made the typical rate test no faster (docs/performance.md).
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)"
 		s.db, err = sql.Open("sqlite", dsn)
 		if err == nil {
