@@ -54,19 +54,18 @@ func (s *shareSite) sharing(d *fastDec, p unsafe.Pointer) bool {
 	if use.tries >= shareTrial && use.hits*shareFewest < use.tries {
 		return s.decode(d, p)
 	}
-	m := d.Mark()
-	start, ok := d.Skip()
+	// The value's bytes are found without reading them, which a value
+	// seen before needs no more than: its bytes are ones already read
+	// whole. One not seen before is read whole below.
+	start, end, ok := d.Extent(maxShared)
 	if !ok {
-		return false
-	}
-	if d.Pos-start > maxShared {
-		d.Reset(m)
 		return s.decode(d, p)
 	}
 	use.tries++
-	key := shareKey{s, unsafe.String(&d.Data[start], d.Pos-start)}
+	key := shareKey{s, unsafe.String(&d.Data[start], end-start)}
 	if v, found := d.shares[key]; found {
 		use.hits++
+		d.Pos = end
 		if s.slice {
 			*(*sliceHeader)(p) = v
 		} else {
@@ -74,9 +73,11 @@ func (s *shareSite) sharing(d *fastDec, p unsafe.Pointer) bool {
 		}
 		return true
 	}
-	d.Reset(m)
 	if !s.decode(d, p) {
 		return false
+	}
+	if d.Pos != end {
+		return true // not where the brackets said: not kept for sharing
 	}
 	if s.slice {
 		d.shares[key] = *(*sliceHeader)(p)

@@ -78,3 +78,35 @@ func TestSharingStopsWhereValuesDoNotRepeat(t *testing.T) {
 		}
 	}
 }
+
+// TestSharingKeepsTheNestingBound: a value seen before is given again
+// only where reading it would have stayed within the scanner's nesting
+// bound, so sharing never reads a Bundle the walker would refuse. The same
+// Bundle with the first value spelled otherwise (nothing to share) is read,
+// or refused, at every bound exactly as it is.
+func TestSharingKeepsTheNestingBound(t *testing.T) {
+	bundle := func(code string) []byte {
+		return bundleOf(entry(`{"resourceType":"Observation","id":"o","status":"final","extension":[` +
+			`{"url":"u","valueCoding":{"code":"` + code + `"}},` +
+			`{"url":"v","extension":[{"url":"v","extension":[{"url":"u","valueCoding":{"code":"c"}}]}]}]}`))
+	}
+	sharing, alone := bundle("c"), bundle("d")
+	refused := 0
+	for bound := 1; bound <= 12; bound++ {
+		read := func(data []byte) bool {
+			d := fastDec{Scanner: jsonscan.Scanner{Data: data, MaxDepth: bound}}
+			_, ok := NewHistory().walkBundle("observations", &d, len(data))
+			return ok
+		}
+		got, want := read(sharing), read(alone)
+		if got != want {
+			t.Errorf("bound %d: read %v with a value to share, %v without", bound, got, want)
+		}
+		if !want {
+			refused++
+		}
+	}
+	if refused == 0 || refused == 12 {
+		t.Fatalf("%d of 12 bounds refused: the bounds tried do not cross the Bundle's nesting", refused)
+	}
+}

@@ -357,6 +357,46 @@ func (s *Scanner) Skip() (start int, ok bool) {
 	}
 }
 
+// Extent finds where the object or array after s's whitespace ends,
+// reading no more than limit bytes and checking only its brackets, its
+// strings' ends and its nesting, not what is between: s does not move. ok
+// is false for anything else, for a value longer than limit, and for one
+// nested deeper than s may go. A caller that takes data[start:end] for a
+// value must have checked those bytes before: an object or array ends
+// where its bytes say, so bytes equal to a value read whole are that value.
+func (s *Scanner) Extent(limit int) (start, end int, ok bool) {
+	data := s.Data
+	start = s.Pos
+	for start < len(data) && (data[start] == ' ' || data[start] == '\n' || data[start] == '\t' || data[start] == '\r') {
+		start++
+	}
+	if start == len(data) || data[start] != '{' && data[start] != '[' {
+		return start, 0, false
+	}
+	stop := min(len(data), start+limit)
+	room := s.maxDepth() - s.depth
+	depth := 0
+	for i := start; i < stop; i++ {
+		switch data[i] {
+		case '{', '[':
+			if depth++; depth > room {
+				return start, 0, false
+			}
+		case '}', ']':
+			if depth--; depth == 0 {
+				return start, i + 1, true
+			}
+		case '"':
+			for i++; i < stop && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return start, 0, false
+}
+
 // Object reads an object, calling member with each name and s at its
 // value; member must read the value. In strict mode a name with an escape
 // or beyond ASCII is refused.

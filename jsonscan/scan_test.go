@@ -43,6 +43,60 @@ func TestSkipAgreesWithTheV2Decoder(t *testing.T) {
 	}
 }
 
+// extentAgrees fails if Extent, on an object or array the v2 decoder
+// accepts, ends it anywhere but where Skip does, or refuses it within its
+// limit and nesting.
+func extentAgrees(t *testing.T, data []byte) {
+	t.Helper()
+	trimmed := bytes.TrimSpace(data)
+	if !jsontext.Value(data).IsValid(v2) || len(trimmed) == 0 || trimmed[0] != '{' && trimmed[0] != '[' {
+		return
+	}
+	skip := Scanner{Data: data}
+	_, ok := skip.Skip()
+	s := Scanner{Data: data}
+	start, end, found := s.Extent(len(data))
+	if !ok || !found || end != skip.Pos || start != len(data)-len(bytes.TrimLeft(data, " \t\r\n")) || s.Pos != 0 {
+		t.Fatalf("%q: extent [%d:%d] %v (moved to %d), Skip ends at %d %v", data, start, end, found, s.Pos, skip.Pos, ok)
+	}
+}
+
+// TestExtent: Extent ends an object or array where its brackets do,
+// strings with brackets, quotes and backslashes inside included, and
+// refuses anything else, anything longer than its limit and anything
+// nested deeper than the scanner may go.
+func TestExtent(t *testing.T) {
+	for _, tc := range []struct {
+		data   string
+		limit  int
+		max    int // the scanner's MaxDepth; 0 the default
+		end    int
+		within bool
+	}{
+		{`{"a":1}`, 100, 0, 7, true},
+		{` [1,2] ,`, 100, 0, 6, true},
+		{`{"a":"}]\"{"}x`, 100, 0, 13, true},
+		{`{"a":"\\"}x`, 100, 0, 10, true},
+		{`[[[]]]`, 100, 3, 6, true},
+		{`[[[]]]`, 100, 2, 0, false},
+		{`{"a":[1,2,3]}`, 12, 0, 0, false},
+		{`{"a":[1,2,3]}`, 13, 0, 13, true},
+		{`"a"`, 100, 0, 0, false},
+		{`1`, 100, 0, 0, false},
+		{`{"a":1`, 100, 0, 0, false},
+		{``, 100, 0, 0, false},
+	} {
+		s := Scanner{Data: []byte(tc.data), MaxDepth: tc.max}
+		_, end, ok := s.Extent(tc.limit)
+		if ok != tc.within || ok && end != tc.end || s.Pos != 0 {
+			t.Errorf("%q limit %d depth %d: end %d %v (moved to %d), want %d %v", tc.data, tc.limit, tc.max, end, ok, s.Pos, tc.end, tc.within)
+		}
+	}
+	for _, c := range []string{`{}`, `[]`, ` { "a" : [ 1 , "x]" , {"b":"\"}"} ] } `, `{"a":{"b":{"c":[[]]}}}`, `["\u005d"]`} {
+		extentAgrees(t, []byte(c))
+	}
+}
+
 // TestStringsAsTheV2DecoderReadsThem: what String gives is what the v2
 // decoder reads; in strict mode a string it would change is refused.
 func TestStringsAsTheV2DecoderReadsThem(t *testing.T) {
@@ -101,6 +155,7 @@ func FuzzSkip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		agrees(t, data)
+		extentAgrees(t, data)
 		if jsontext.Value(data).IsValid(v2) && bytes.HasPrefix(bytes.TrimSpace(data), []byte(`"`)) {
 			s := Scanner{Data: data, Strict: true}
 			got, ok := s.String(nil)
