@@ -278,9 +278,10 @@ func decodeRequest(body []byte, req *Request, read Read) error {
 		seen++
 		at[0] = s.SkipSpace()
 		ok := s.Object(func(key string) bool {
-			start, ok := s.SkipSpace(), false
-			if end, read := read.at(start); read {
-				s.Pos, ok = end, true
+			start := s.SkipSpace()
+			end, ok := read.at(start)
+			if ok {
+				s.Pos = end
 			} else {
 				_, ok = s.Skip()
 			}
