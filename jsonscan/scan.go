@@ -366,10 +366,8 @@ func (s *Scanner) Skip() (start int, ok bool) {
 // where its bytes say, so bytes equal to a value read whole are that value.
 func (s *Scanner) Extent(limit int) (start, end int, ok bool) {
 	data := s.Data
-	start = s.Pos
-	for start < len(data) && (data[start] == ' ' || data[start] == '\n' || data[start] == '\t' || data[start] == '\r') {
-		start++
-	}
+	at := *s
+	start = at.SkipSpace()
 	if start == len(data) || data[start] != '{' && data[start] != '[' {
 		return start, 0, false
 	}
