@@ -32,6 +32,31 @@ type DB struct {
 	postgres bool
 	secret   []byte
 	purged   atomic.Int64 // when expired evidence was last purged, Unix ms
+	hook     hookStmts
+}
+
+// hookStmts are the statements every hook call runs, prepared once: on
+// SQLite, parsing them again on each call cost more than running them.
+type hookStmts struct {
+	snooze, evidence, card *sql.Stmt
+}
+
+func (s *DB) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		to  **sql.Stmt
+		sql string
+	}{
+		{&s.hook.snooze, "SELECT MAX(snooze_until) FROM feedback WHERE patient_key = $1"},
+		{&s.hook.evidence, "INSERT INTO evidence (id, body, expires_at) VALUES ($1, $2, $3)"},
+		{&s.hook.card, "INSERT INTO cards (card_uuid, service_id, patient_key, issued_at, caller_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_uuid) DO NOTHING"},
+	} {
+		stmt, err := s.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("store: prepare: %w", err)
+		}
+		*p.to = stmt
+	}
+	return nil
 }
 
 // Open connects and migrates. url is a Postgres URL (postgres://...) or a
@@ -75,11 +100,22 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		s.db.Close()
 		return nil, err
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // Close closes the pool.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	for _, stmt := range []*sql.Stmt{s.hook.snooze, s.hook.evidence, s.hook.card} {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 // Ping checks the database answers (readiness).
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -242,13 +278,12 @@ func (s *DB) Issue(ctx context.Context, cards []Card, ev *Evidence, now time.Tim
 				return fmt.Errorf("store: evidence: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO evidence (id, body, expires_at) VALUES ($1, $2, $3)", ev.ID, string(ev.Body), ms(ev.Expires)); err != nil {
+		if _, err := tx.StmtContext(ctx, s.hook.evidence).ExecContext(ctx, ev.ID, string(ev.Body), ms(ev.Expires)); err != nil {
 			return fmt.Errorf("store: evidence: %w", err)
 		}
 	}
 	for _, c := range cards {
-		if _, err := tx.ExecContext(ctx,
-			"INSERT INTO cards (card_uuid, service_id, patient_key, issued_at, caller_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (card_uuid) DO NOTHING",
+		if _, err := tx.StmtContext(ctx, s.hook.card).ExecContext(ctx,
 			c.UUID, c.ServiceID, s.PatientKey(c.Caller, c.PatientID), ms(c.IssuedAt), s.callerKey(c.Caller)); err != nil {
 			return fmt.Errorf("store: record card: %w", err)
 		}
@@ -324,7 +359,7 @@ func (s *DB) AddFeedback(ctx context.Context, serviceID, caller string, items []
 // none).
 func (s *DB) SnoozedUntil(ctx context.Context, caller, patientID string) (time.Time, error) {
 	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT MAX(snooze_until) FROM feedback WHERE patient_key = $1", s.PatientKey(caller, patientID)).Scan(&v)
+	err := s.hook.snooze.QueryRowContext(ctx, s.PatientKey(caller, patientID)).Scan(&v)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: snooze: %w", err)
 	}
