@@ -2,17 +2,20 @@ package client
 
 import (
 	"bytes"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/fhir"
 )
 
 // Ahead is a hook call's prefetch read while the call itself is still
-// being checked: each prefetched Bundle, found in the body by the name
-// before it, is decoded on a core of its own. Nearly all of a large call is its
-// Bundles, and the call's check is a pass over all of its bytes: the two
-// now overlap instead of following each other.
+// being checked: the prefetched Bundles, found in the body by the name
+// before each, are decoded in body order on as many goroutines as the
+// process has cores. Nearly all of a large call is its Bundles, and the
+// call's check is a pass over all of its bytes: the two now overlap
+// instead of following each other.
 //
 // The check (cdshooks.DecodeRequest) still decides what the prefetch is.
 // A part read ahead is used only if it is exactly the bytes the check gave
@@ -25,6 +28,7 @@ type Ahead struct {
 }
 
 type aheadPart struct {
+	key     string
 	done    chan struct{}
 	at, end int    // where the Bundle begins and ends in the body; end 0 if it was not read
 	span    []byte // body[at:end], until taken
@@ -40,11 +44,12 @@ func ReadAhead(body []byte) *Ahead {
 		return nil
 	}
 	var a *Ahead
+	var order []*aheadPart
 	bundle := []byte(`{"resourceType":"Bundle"`)
 	for at := from; ; at += len(bundle) {
 		i := bytes.Index(body[at:], bundle)
 		if i < 0 {
-			return a
+			break
 		}
 		at += i
 		key := nameBefore(body[:at])
@@ -54,13 +59,34 @@ func ReadAhead(body []byte) *Ahead {
 		if a == nil {
 			a = &Ahead{parts: map[string]*aheadPart{}}
 		}
-		p := &aheadPart{done: make(chan struct{}), at: at}
+		p := &aheadPart{key: key, done: make(chan struct{}), at: at}
 		a.parts[key] = p
-		a.wg.Go(func() {
-			defer close(p.done)
-			h := fhir.NewHistory()
-			if end, pg, ok := h.ReadBundleAt(key, fhir.FromPrefetch, body, p.at, cdshooks.PrefetchDepth); ok {
-				p.span, p.h, p.pg, p.end = body[p.at:end], h, pg, end
+		order = append(order, p)
+	}
+	if a == nil {
+		return nil
+	}
+	spread(&a.wg, len(order), func(i int) {
+		p := order[i]
+		defer close(p.done)
+		h := fhir.NewHistory()
+		if end, pg, ok := h.ReadBundleAt(p.key, fhir.FromPrefetch, body, p.at, cdshooks.PrefetchDepth); ok {
+			p.span, p.h, p.pg, p.end = body[p.at:end], h, pg, end
+		}
+	})
+	return a
+}
+
+// spread runs work(0) to work(n-1), in that order, on at most one
+// goroutine per core the process may use. A goroutine per part grew a
+// fresh stack for each (the decoder recurses), and parts beyond the cores
+// only took turns on them.
+func spread(wg *sync.WaitGroup, n int, work func(i int)) {
+	var next atomic.Int64
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				work(i)
 			}
 		})
 	}

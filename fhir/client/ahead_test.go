@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,4 +183,42 @@ func FuzzReadAhead(f *testing.F) {
 			t.Fatalf("%q: the histories differ", body)
 		}
 	})
+}
+
+// TestSpread: every part is worked on once, in order of index on each
+// goroutine, by no more goroutines than the process has cores.
+func TestSpread(t *testing.T) {
+	for _, procs := range []int{1, 2, 4} {
+		for _, n := range []int{0, 1, 3, 9, 100} {
+			t.Run(fmt.Sprintf("cores=%d/parts=%d", procs, n), func(t *testing.T) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				var (
+					wg            sync.WaitGroup
+					mu            sync.Mutex
+					done          = make([]int, n)
+					running, most int
+				)
+				spread(&wg, n, func(i int) {
+					mu.Lock()
+					running++
+					most = max(most, running)
+					done[i]++
+					mu.Unlock()
+					time.Sleep(100 * time.Microsecond)
+					mu.Lock()
+					running--
+					mu.Unlock()
+				})
+				wg.Wait()
+				for i, d := range done {
+					if d != 1 {
+						t.Errorf("part %d worked on %d times", i, d)
+					}
+				}
+				if most > procs {
+					t.Errorf("%d parts at once on %d cores", most, procs)
+				}
+			})
+		}
+	}
 }

@@ -179,8 +179,8 @@ func (l *Loader) Load(ctx context.Context, r Request) (*fhir.History, error) {
 	return h, nil
 }
 
-// decodePrefetch decodes the prefetched parts side by side, each into a
-// history of its own, merged in the order of fhir.Kinds: on two cores the
+// decodePrefetch decodes the prefetched parts side by side (spread), each
+// into a history of its own, merged in the order of fhir.Kinds: on two cores the
 // observations and the orders, nearly all of a large call, decode at once.
 // Merging is the same as decoding one part after another into one history
 // as long as only the patient part holds a Patient (which history keeps
@@ -201,16 +201,16 @@ func decodePrefetch(prefetch map[string]json.RawMessage, ahead *Ahead) (*fhir.Hi
 		if k.Query == "" || !ok || isNull(raw) || fhir.IsOperationOutcome(raw) {
 			continue
 		}
-		p := &part{key: k.Key, raw: raw}
-		parts = append(parts, p)
-		wg.Go(func() {
-			var read bool
-			if p.h, p.pg, read = ahead.take(p.key, p.raw); !read {
-				p.h = fhir.NewHistory()
-				p.pg, p.err = p.h.AddJSON(p.key, fhir.FromPrefetch, p.raw)
-			}
-		})
+		parts = append(parts, &part{key: k.Key, raw: raw})
 	}
+	spread(&wg, len(parts), func(i int) {
+		p := parts[i]
+		var read bool
+		if p.h, p.pg, read = ahead.take(p.key, p.raw); !read {
+			p.h = fhir.NewHistory()
+			p.pg, p.err = p.h.AddJSON(p.key, fhir.FromPrefetch, p.raw)
+		}
+	})
 	wg.Wait()
 	h, pages := fhir.NewHistory(), map[string]fhir.Page{}
 	sequential := false
