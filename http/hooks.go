@@ -70,6 +70,7 @@ func (s *Server) answer(ctx context.Context, ticket *memory.Ticket, call *advice
 	}
 	done := make(chan result, 1)
 	go func() {
+		memory.GrowStack()
 		defer ticket.Release()
 		defer call.Ahead.Wait()
 		defer func() {

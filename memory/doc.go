@@ -4,4 +4,5 @@
 // Gate sized to the process's memory limit, so that any number of
 // concurrent worst-case calls fit it: a call that finds the gate full
 // waits a moment, then is refused as busy (503 with Retry-After).
+// GrowStack gives a call's goroutines their stack in one step.
 package memory

@@ -8,6 +8,7 @@ import (
 
 	"github.com/balint-health/balint/cdshooks"
 	"github.com/balint-health/balint/fhir"
+	"github.com/balint-health/balint/memory"
 )
 
 // Ahead is a hook call's prefetch read while the call itself is still
@@ -85,6 +86,7 @@ func spread(wg *sync.WaitGroup, n int, work func(i int)) {
 	var next atomic.Int64
 	for range min(n, runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
+			memory.GrowStack()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				work(i)
 			}
