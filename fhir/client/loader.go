@@ -194,22 +194,26 @@ func decodePrefetch(prefetch map[string]json.RawMessage, ahead *Ahead) (*fhir.Hi
 		pg  fhir.Page
 		err error
 	}
-	var parts []*part
-	var wg sync.WaitGroup
+	var parts, unread []*part
 	for _, k := range fhir.Kinds {
 		raw, ok := prefetch[k.Key]
 		if k.Query == "" || !ok || isNull(raw) || fhir.IsOperationOutcome(raw) {
 			continue
 		}
-		parts = append(parts, &part{key: k.Key, raw: raw})
-	}
-	spread(&wg, len(parts), func(i int) {
-		p := parts[i]
+		p := &part{key: k.Key, raw: raw}
+		parts = append(parts, p)
+		// Taking a part read ahead is only a wait: goroutines are for
+		// the parts still to decode.
 		var read bool
 		if p.h, p.pg, read = ahead.take(p.key, p.raw); !read {
-			p.h = fhir.NewHistory()
-			p.pg, p.err = p.h.AddJSON(p.key, fhir.FromPrefetch, p.raw)
+			unread = append(unread, p)
 		}
+	}
+	var wg sync.WaitGroup
+	spread(&wg, len(unread), func(i int) {
+		p := unread[i]
+		p.h = fhir.NewHistory()
+		p.pg, p.err = p.h.AddJSON(p.key, fhir.FromPrefetch, p.raw)
 	})
 	wg.Wait()
 	h, pages := fhir.NewHistory(), map[string]fhir.Page{}
