@@ -107,15 +107,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return s, nil
 }
 
-// Close closes the pool.
-func (s *DB) Close() error {
-	for _, stmt := range []*sql.Stmt{s.hook.snooze, s.hook.evidence, s.hook.card} {
-		if stmt != nil {
-			stmt.Close()
-		}
-	}
-	return s.db.Close()
-}
+// Close closes the pool, and with each connection the statements
+// prepared on it (hookStmts).
+func (s *DB) Close() error { return s.db.Close() }
 
 // Ping checks the database answers (readiness).
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
