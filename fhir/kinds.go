@@ -139,7 +139,7 @@ type part interface {
 	grow(h *History, n int)
 	merge(h, o *History, typ string)
 	decode(h *History, unmarshal func(any) error) decoded
-	index(h *History, typ string, add func(ref string, r any))
+	index(h *History, add func(id *string, r any))
 	// compileFast compiles the fast decoder's plan for the kind (fast.go).
 	compileFast()
 }
@@ -181,10 +181,10 @@ func (l list[T, P]) decode(h *History, unmarshal func(any) error) decoded {
 	return decoded{typ, l.id(r), l.state(r), undo, err}
 }
 
-func (l list[T, P]) index(h *History, typ string, add func(string, any)) {
+func (l list[T, P]) index(h *History, add func(*string, any)) {
 	s := *l.field(h)
 	for i := range s {
-		add(RefTo(typ, l.id(&s[i])), &s[i])
+		add(l.id(&s[i]), &s[i])
 	}
 }
 
@@ -217,9 +217,9 @@ func (patientPart) decode(h *History, unmarshal func(any) error) decoded {
 	return decoded{w.ResourceType, r.Id, "-", func() { h.Patient = old }, err}
 }
 
-func (patientPart) index(h *History, typ string, add func(string, any)) {
+func (patientPart) index(h *History, add func(*string, any)) {
 	if h.Patient != nil {
-		add(RefTo(typ, h.Patient.Id), h.Patient)
+		add(h.Patient.Id, h.Patient)
 	}
 }
 
@@ -227,7 +227,9 @@ func (patientPart) index(h *History, typ string, add func(string, any)) {
 // It is safe for concurrent use: the rule reads large histories on every
 // core.
 type Index struct {
-	byRef map[string]any
+	// byRef is keyed by type and id, the two halves of "Type/id", so that
+	// indexing a history builds no string per resource.
+	byRef map[resourceKey]any
 	uuids *uuidIndex
 }
 
@@ -244,11 +246,28 @@ type uuidIndex struct {
 
 // NewIndex indexes every resource of h by "Type/id".
 func NewIndex(h *History) Index {
-	ix := Index{byRef: make(map[string]any, h.Len()), uuids: &uuidIndex{}}
+	ix := Index{byRef: make(map[resourceKey]any, h.Len()), uuids: &uuidIndex{}}
 	for _, k := range Kinds {
-		k.part.index(h, k.ResourceType, func(ref string, r any) { ix.byRef[ref] = r })
+		k.part.index(h, func(id *string, r any) { ix.byRef[resourceKey{k.ResourceType, String(id)}] = r })
 	}
 	return ix
+}
+
+// keyOf is the key of a literal "Type/id" (false for any other reference).
+// FHIR's types have no "/" in their names, so the first one divides them.
+func keyOf(ref string) (resourceKey, bool) {
+	typ, id, ok := strings.Cut(ref, "/")
+	return resourceKey{typ, id}, ok
+}
+
+// get is the resource a literal "Type/id" names.
+func (ix Index) get(ref string) (any, bool) {
+	k, ok := keyOf(ref)
+	if !ok {
+		return nil, false
+	}
+	r, ok := ix.byRef[k]
+	return r, ok
 }
 
 // Lookup returns the resource of type T that ref names, or nil. An
@@ -256,7 +275,7 @@ func NewIndex(h *History) Index {
 // the resource by its type and id; a transaction bundle's "urn:uuid:<id>"
 // (Synthea's, among others) by its id.
 func Lookup[T any](ix Index, ref string) *T {
-	r, ok := ix.byRef[ref]
+	r, ok := ix.get(ref)
 	if !ok {
 		if id, ok := strings.CutPrefix(ref, "urn:uuid:"); ok {
 			for _, c := range ix.aliases().byID[id] {
@@ -265,7 +284,7 @@ func Lookup[T any](ix Index, ref string) *T {
 				}
 			}
 		} else {
-			r = ix.byRef[LocalRef(ref)]
+			r, _ = ix.get(LocalRef(ref))
 		}
 	}
 	t, _ := r.(*T)
@@ -280,11 +299,11 @@ func (ix Index) aliases() *uuidIndex {
 	u.once.Do(func() {
 		u.byID = make(map[string][]any, len(ix.byRef))
 		u.canonical = make(map[string]string, len(ix.byRef))
-		for ref, r := range ix.byRef {
-			if _, id, ok := strings.Cut(ref, "/"); ok && id != "" {
-				u.byID[id] = append(u.byID[id], r)
-				if c, seen := u.canonical[id]; !seen || ref < c {
-					u.canonical[id] = ref
+		for k, r := range ix.byRef {
+			if k.id != "" {
+				u.byID[k.id] = append(u.byID[k.id], r)
+				if ref := k.typ + "/" + k.id; u.canonical[k.id] == "" || ref < u.canonical[k.id] {
+					u.canonical[k.id] = ref
 				}
 			}
 		}
