@@ -181,6 +181,10 @@ func (d *fastDec) interned(b []byte) *string {
 	return *slot
 }
 
+// The text arena's blocks: the first holds what a small resource
+// repeats little of, the last is where doubling stops.
+const minText, maxText = 1 << 10, 16 << 10
+
 // maxInterned is the longest string keep looks for among those it has
 // seen: system URLs are about 40 bytes; ids and text, longer, rarely repeat.
 const maxInterned = 64
@@ -202,6 +206,9 @@ func internHash(b []byte) uint64 {
 	return h >> 32
 }
 
+// copyText is b copied into the text arena. The arena's blocks start
+// small and double up to maxText, as the chunks do: a hook call's small
+// parts (its patient, a few conditions) each have an arena of their own.
 func (d *fastDec) copyText(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -210,7 +217,7 @@ func (d *fastDec) copyText(b []byte) string {
 		return string(b)
 	}
 	if cap(d.text)-len(d.text) < len(b) {
-		d.text = make([]byte, 0, 16<<10)
+		d.text = make([]byte, 0, max(minText, min(2*cap(d.text), maxText)))
 	}
 	start := len(d.text)
 	d.text = append(d.text, b...)
