@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"math/big"
 	"net/url"
 	"strings"
 	"time"
@@ -114,8 +113,12 @@ func CodesOf(ccs ...r4.CodeableConcept) []string {
 
 // FirstCode is the first code value of the concepts, "" when none.
 func FirstCode(ccs []r4.CodeableConcept) string {
-	if c := CodesOf(ccs...); len(c) > 0 {
-		return c[0]
+	for _, cc := range ccs {
+		for _, c := range cc.Coding {
+			if c.Code != nil {
+				return *c.Code
+			}
+		}
 	}
 	return ""
 }
@@ -148,16 +151,6 @@ func Display(cc *r4.CodeableConcept) string {
 		}
 	}
 	return ""
-}
-
-// Decimal is a quantity's value, exactly as sent (a decimal's precision
-// matters to a range check).
-func Decimal(q *r4.Quantity) (*big.Rat, bool) {
-	if q == nil || q.Value == nil {
-		return nil, false
-	}
-	r, ok := new(big.Rat).SetString(q.Value.String())
-	return r, ok
 }
 
 // DecimalText is a quantity's value as sent, "" when absent.

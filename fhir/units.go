@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"math/big"
 	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -42,24 +41,19 @@ func concentration(unit string) (base string, exp int, ok bool) {
 	return "", 0, false
 }
 
-// UnitFactor is what a value in unit from is multiplied by to be in unit
-// to: 1 for the same unit, a power of ten for units that differ by a
-// decimal prefix; ok is false when they cannot be converted.
-func UnitFactor(from, to string) (*big.Rat, bool) {
+// UnitPower is the power of ten a value in unit from is multiplied by to
+// be in unit to: 0 for the same unit, the difference of their decimal
+// prefixes otherwise; ok is false when they cannot be converted.
+func UnitPower(from, to string) (int, bool) {
 	if from == to {
-		return big.NewRat(1, 1), true
+		return 0, true
 	}
 	fb, fe, ok1 := concentration(from)
 	tb, te, ok2 := concentration(to)
 	if !ok1 || !ok2 || fb != tb {
-		return nil, false
+		return 0, false
 	}
-	d := fe - te
-	ten := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(d))), nil)
-	if d >= 0 {
-		return new(big.Rat).SetInt(ten), true
-	}
-	return new(big.Rat).SetFrac(big.NewInt(1), ten), true
+	return fe - te, true
 }
 
 func abs(n int) int {

@@ -418,9 +418,9 @@ func procedureHappened(pr *r4.Procedure) bool {
 }
 
 func refuted(c *r4.Condition) bool {
-	return c.VerificationStatus != nil && slices.Contains(fhir.CodesOf(*c.VerificationStatus), "refuted")
+	return c.VerificationStatus != nil && hasCode(c.VerificationStatus, "refuted")
 }
 
 func hasStatus(c *r4.Condition, status string) bool {
-	return c.ClinicalStatus != nil && slices.Contains(fhir.CodesOf(*c.ClinicalStatus), status)
+	return c.ClinicalStatus != nil && hasCode(c.ClinicalStatus, status)
 }

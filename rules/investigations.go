@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"math/big"
 	"runtime"
 	"slices"
 	"strings"
@@ -111,29 +110,6 @@ type reader struct {
 	// siteTable is set when a verdict used the site's reference table, for
 	// the investigation being read.
 	siteTable bool
-	// decimals are the values read so far, by literal: a history repeats
-	// its reference ranges' bounds thousands of times. Never modified.
-	decimals map[string]*big.Rat
-}
-
-// decimal is a quantity's value, exactly as written (fhir.Decimal).
-func (r *reader) decimal(q *r4.Quantity) (*big.Rat, bool) {
-	if q == nil || q.Value == nil {
-		return nil, false
-	}
-	lit := q.Value.String()
-	if v, ok := r.decimals[lit]; ok {
-		return v, v != nil
-	}
-	v, ok := fhir.Decimal(q)
-	if !ok {
-		v = nil
-	}
-	if r.decimals == nil {
-		r.decimals = map[string]*big.Rat{}
-	}
-	r.decimals[lit] = v
-	return v, ok
 }
 
 func (r *reader) investigations(h *fhir.History) []Investigation {
@@ -162,7 +138,8 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 	}
 	// Loose lab results: panels (hasMember) stand alone; the rest group by
 	// order, else by category and the site's calendar day.
-	groups := map[string][]*r4.Observation{}
+	var loose []labResult
+	groupOf := make(map[string]int32, len(h.Observations))
 	var order []string
 	for i := range h.Observations {
 		o := &h.Observations[i]
@@ -179,17 +156,23 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 		default:
 			g = "day:" + fhir.FirstCode(o.Category) + ":" + fhir.ObservationDate(o, r.loc).Format("2006-01-02")
 		}
-		if _, ok := groups[g]; !ok {
+		k, ok := groupOf[g]
+		if !ok {
+			k = int32(len(order))
+			groupOf[g] = k
 			order = append(order, g)
 		}
-		groups[g] = append(groups[g], o)
+		if loose == nil {
+			loose = make([]labResult, 0, len(h.Observations)-i)
+		}
+		loose = append(loose, labResult{o, ref, k})
 	}
 	// Grown once: an Investigation is large, and a history of thousands of
 	// orders makes thousands of them.
 	out = slices.Grow(out, len(order)+len(h.Procedures))
 	n := len(out)
 	out = out[:n+len(order)]
-	r.groups(out[n:], order, groups)
+	r.groups(out[n:], order, byGroup(loose, len(order)))
 	for i := range h.Procedures {
 		pr := &h.Procedures[i]
 		if pr.Status != r4.EventStatusCompleted || !isDiagnosticProcedure(pr, p) {
@@ -336,6 +319,39 @@ func (r *reader) membersOf(o *r4.Observation) ([]*r4.Observation, []string) {
 	return out, missing
 }
 
+// labResult is a loose lab result, with its reference (made once: a
+// history holds thousands) and the group it is read in.
+type labResult struct {
+	o     *r4.Observation
+	ref   string
+	group int32
+}
+
+// byGroup lays the results out group after group, each group's in record
+// order, in one array: a history of thousands of orders has thousands of
+// groups, most of one result, and a list of its own for each was most of
+// what grouping allocated.
+func byGroup(results []labResult, groups int) [][]labResult {
+	at := make([]int32, groups+1)
+	for _, lr := range results {
+		at[lr.group+1]++
+	}
+	for g := range groups {
+		at[g+1] += at[g]
+	}
+	laid := make([]labResult, len(results))
+	next := slices.Clone(at[:groups])
+	for _, lr := range results {
+		laid[next[lr.group]] = lr
+		next[lr.group]++
+	}
+	out := make([][]labResult, groups)
+	for g := range out {
+		out[g] = laid[at[g]:at[g+1]:at[g+1]]
+	}
+	return out
+}
+
 // groupsPerWorker is the fewest lab groups worth a goroutine: below it,
 // starting one costs more than it saves.
 const groupsPerWorker = 256
@@ -344,11 +360,11 @@ const groupsPerWorker = 256
 // read on every core: each worker has a reader of its own (the decimal memo
 // and the site-table flag) and writes only its own slots, so the result
 // is the same as one reader's, in the same order.
-func (r *reader) groups(out []Investigation, order []string, groups map[string][]*r4.Observation) {
+func (r *reader) groups(out []Investigation, order []string, groups [][]labResult) {
 	workers := min(runtime.GOMAXPROCS(0), len(order)/groupsPerWorker)
 	if workers < 2 {
 		for i, g := range order {
-			out[i] = r.group(g, groups[g])
+			out[i] = r.group(g, groups[i])
 		}
 		return
 	}
@@ -359,7 +375,7 @@ func (r *reader) groups(out []Investigation, order []string, groups map[string][
 	var wg sync.WaitGroup
 	for range workers {
 		w := *r
-		w.decimals, w.siteTable = nil, false
+		w.siteTable = false
 		wg.Go(func() {
 			for {
 				start := int(next.Add(block)) - block
@@ -367,7 +383,7 @@ func (r *reader) groups(out []Investigation, order []string, groups map[string][
 					return
 				}
 				for i := start; i < min(start+block, len(order)); i++ {
-					out[i] = w.group(order[i], groups[order[i]])
+					out[i] = w.group(order[i], groups[i])
 				}
 			}
 		})
@@ -375,14 +391,16 @@ func (r *reader) groups(out []Investigation, order []string, groups map[string][
 	wg.Wait()
 }
 
-func (r *reader) group(g string, obs []*r4.Observation) Investigation {
-	first := obs[0]
-	ref := fhir.RefTo("Observation", first.Id)
-	inv := Investigation{Ref: ref, Kind: "lab", Date: fhir.ObservationDate(first, r.loc)}
-	var analytes []*r4.Observation
+func (r *reader) group(g string, results []labResult) Investigation {
+	first := results[0].o
+	inv := Investigation{Ref: results[0].ref, Kind: "lab", Date: fhir.ObservationDate(first, r.loc),
+		Refs: make([]string, 0, len(results)+1)}
+	var held [4]*r4.Observation // most groups are one result
+	analytes := held[:0]
 	var missing []string
-	for _, o := range obs {
-		inv.Refs = append(inv.Refs, fhir.RefTo("Observation", o.Id))
+	for _, lr := range results {
+		o := lr.o
+		inv.Refs = append(inv.Refs, lr.ref)
 		if len(o.HasMember) == 0 {
 			analytes = append(analytes, o) // as membersOf, without a list per result
 		} else {
@@ -400,12 +418,12 @@ func (r *reader) group(g string, obs []*r4.Observation) Investigation {
 		inv.Codes, inv.Display = fhir.Codings(sr.Code), fhir.Display(sr.Code)
 		inv.Refs = append(inv.Refs, g)
 		inv.Monitoring = r.forChronicCondition(sr.ReasonReference, sr.ReasonCode)
-	case len(obs) == 1:
+	case len(results) == 1:
 		inv.Codes, inv.Display = fhir.Codings(&first.Code), fhir.Display(&first.Code)
 	default:
 		var parts []string
-		for _, o := range obs {
-			parts = append(parts, fhir.Display(&o.Code))
+		for _, lr := range results {
+			parts = append(parts, fhir.Display(&lr.o.Code))
 		}
 		inv.Codes = []fhir.Code{{Code: "group:" + g}}
 		inv.Display = strings.Join(parts, ", ")
@@ -417,8 +435,8 @@ func (r *reader) group(g string, obs []*r4.Observation) Investigation {
 		inv.Verdict = worst(inv.Verdict, Unknown)
 		inv.Evidence = append(missing, inv.Evidence...)
 	}
-	for _, o := range obs {
-		if o.Status == r4.ObservationStatusPreliminary || o.Status == r4.ObservationStatusRegistered {
+	for _, lr := range results {
+		if o := lr.o; o.Status == r4.ObservationStatusPreliminary || o.Status == r4.ObservationStatusRegistered {
 			inv.Pending = true
 		}
 	}
@@ -433,10 +451,10 @@ func (r *reader) analyteVerdict(obs []*r4.Observation) (Verdict, []string) {
 		return Unknown, []string{"no results"}
 	}
 	v := Normal
-	var ev []string
+	ev := make([]string, 0, len(obs))
 	for _, o := range obs {
-		av, why := r.observationVerdict(o)
-		ev = append(ev, why...)
+		var av Verdict
+		av, ev = r.observationVerdict(o, ev)
 		v = worst(v, av)
 	}
 	return v, ev
@@ -507,13 +525,7 @@ func active(c *r4.Condition) bool {
 		return c.AbatementDateTime == nil && c.AbatementString == nil && c.AbatementPeriod == nil &&
 			c.AbatementAge == nil && c.AbatementRange == nil
 	}
-	for _, s := range fhir.CodesOf(*c.ClinicalStatus) {
-		switch s {
-		case "active", "recurrence", "relapse":
-			return true
-		}
-	}
-	return false
+	return hasCode(c.ClinicalStatus, "active", "recurrence", "relapse")
 }
 
 // systemOf is the body system of a test: the first of its codes (the

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/big"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/balint-health/balint/fhir"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -78,16 +78,16 @@ func (iv ReferenceInterval) validate() error {
 	case iv.MinAge != nil && iv.MaxAge != nil && *iv.MinAge > *iv.MaxAge:
 		return errors.New("min_age is above max_age")
 	}
-	var bounds []*big.Rat
+	var bounds []fhir.Dec
 	for _, b := range []string{iv.Low, iv.High} {
 		if b == "" {
 			continue
 		}
-		r, ok := new(big.Rat).SetString(b)
+		d, ok := fhir.ParseDec(b)
 		if !ok {
 			return fmt.Errorf("%q is not a number", b)
 		}
-		bounds = append(bounds, r)
+		bounds = append(bounds, d)
 	}
 	if len(bounds) == 2 && bounds[0].Cmp(bounds[1]) > 0 {
 		return errors.New("low is above high")

@@ -3,7 +3,6 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"reflect"
 	"regexp"
 	"slices"
@@ -640,7 +639,7 @@ func TestEvaluateLeavesTheHistory(t *testing.T) {
 
 func TestRationalComparison(t *testing.T) {
 	// 0.1 + 0.2 style float error must not move a value across a bound.
-	r, _ := new(big.Rat).SetString("0.3")
+	r, _ := fhir.ParseDec("0.3")
 	if q, _ := fhir.Decimal(quantity("0.3", "x")); q.Cmp(r) != 0 {
 		t.Fatal("decimal values compare exactly")
 	}

@@ -3,8 +3,8 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"regexp"
+	"slices"
 	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -26,13 +26,14 @@ type measurement struct {
 }
 
 // observationVerdict judges an Observation and each of its components
-// (the two readings of a blood pressure): the worst of them.
-func (r *reader) observationVerdict(o *r4.Observation) (Verdict, []string) {
+// (the two readings of a blood pressure): the worst of them, with why
+// appended to ev.
+func (r *reader) observationVerdict(o *r4.Observation, ev []string) (Verdict, []string) {
 	name := fhir.Display(&o.Code)
 	switch o.Status {
 	case r4.ObservationStatusFinal, r4.ObservationStatusAmended, r4.ObservationStatusCorrected:
 	default:
-		return Unknown, []string{name + ": status " + o.Status.Code()}
+		return Unknown, append(ev, name+": status "+o.Status.Code())
 	}
 	var buf [2]measurement // a result, or the two readings of a blood pressure
 	ms := buf[:0]
@@ -43,7 +44,6 @@ func (r *reader) observationVerdict(o *r4.Observation) (Verdict, []string) {
 		ms = append(ms, measurement{name + ", " + fhir.Display(&c.Code), &c.Code, c.Interpretation, c.ValueQuantity, c.ReferenceRange})
 	}
 	v := Normal
-	var ev []string
 	for _, m := range ms {
 		mv, why := r.measure(m)
 		ev = append(ev, m.name+": "+why)
@@ -62,11 +62,12 @@ func (r *reader) measure(m measurement) (Verdict, string) {
 	if q == nil || q.Value == nil {
 		return Unknown, "no interpretation and no numeric value"
 	}
-	val, ok := r.decimal(q)
+	val, ok := fhir.Decimal(q)
 	if !ok {
 		return Unknown, "value is not a number"
 	}
-	ranges := r.applicable(m.ranges, q)
+	var held [2]r4.ObservationReferenceRange // a result has one or two
+	ranges := r.applicable(held[:0], m.ranges, q)
 	if len(ranges) == 0 {
 		// The site's table, only when the result has no range of its own.
 		if v, why, ok := r.siteInterval(m, val); ok {
@@ -94,7 +95,8 @@ func (r *reader) measure(m measurement) (Verdict, string) {
 // system Balint does not read, or only as text, leaves the result unknown.
 func (r *reader) interpretation(ccs []r4.CodeableConcept) (Verdict, string) {
 	s := r.p.sets
-	var read, other []string
+	var readBuf, otherBuf [4]string // a result carries a flag or two
+	read, other := readBuf[:0], otherBuf[:0]
 	v := Normal
 	for _, cc := range ccs {
 		for _, c := range cc.Coding {
@@ -123,10 +125,10 @@ func (r *reader) interpretation(ccs []r4.CodeableConcept) (Verdict, string) {
 	return v, "interpretation " + strings.Join(read, ",")
 }
 
-// applicable are the reference ranges that apply: of type normal (or no
-// type), and, where a range is for an age or a sex, this patient's.
-func (r *reader) applicable(ranges []r4.ObservationReferenceRange, q *r4.Quantity) []r4.ObservationReferenceRange {
-	var out []r4.ObservationReferenceRange
+// applicable appends to out the reference ranges that apply: of type
+// normal (or no type), and, where a range is for an age or a sex, this
+// patient's.
+func (r *reader) applicable(out, ranges []r4.ObservationReferenceRange, q *r4.Quantity) []r4.ObservationReferenceRange {
 	for _, rr := range ranges {
 		if rr.Low == nil && rr.High == nil {
 			// A range given only as text ("3.5-5.0") is read when it
@@ -179,11 +181,11 @@ func (r *reader) appliesTo(rr r4.ObservationReferenceRange) bool {
 			if u := fhir.String(b.Code); u != "" && u != "a" {
 				return false
 			}
-			bv, ok := r.decimal(b)
+			bv, ok := fhir.Decimal(b)
 			if !ok {
 				return false
 			}
-			a := new(big.Rat).SetInt64(int64(age))
+			a := fhir.DecOf(int64(age))
 			if (b == rr.Age.Low && a.Cmp(bv) < 0) || (b == rr.Age.High && a.Cmp(bv) > 0) {
 				return false
 			}
@@ -209,25 +211,25 @@ func (r *reader) age() (int, bool) {
 // (">1000") is judged only when the comparison decides it: above a high
 // limit it is abnormal whatever its true value; "<5" against 0-10 is not
 // decided.
-func (r *reader) judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceRange) (Verdict, string) {
+func (r *reader) judge(q *r4.Quantity, val fhir.Dec, rr r4.ObservationReferenceRange) (Verdict, string) {
 	shown := strings.TrimSpace(comparator(q) + q.Value.String() + " " + fhir.Unit(q))
-	var low, high *big.Rat
+	var low, high fhir.Dec
 	for _, b := range []*r4.Quantity{rr.Low, rr.High} {
 		if b == nil {
 			continue
 		}
-		bv, ok := r.decimal(b)
+		bv, ok := fhir.Decimal(b)
 		if !ok {
 			return Unknown, "reference range is not numeric"
 		}
 		if !fhir.SameUnit(q, b) {
 			// Units a decimal prefix apart convert (g/L and mg/dL);
 			// others never do.
-			f, ok := fhir.UnitFactor(fhir.UnitOf(b), fhir.UnitOf(q))
+			k, ok := fhir.UnitPower(fhir.UnitOf(b), fhir.UnitOf(q))
 			if !ok {
 				return Unknown, fmt.Sprintf("%s: unit differs from the reference range (%s)", shown, fhir.Unit(b))
 			}
-			bv = new(big.Rat).Mul(bv, f)
+			bv = bv.Shift(k)
 		}
 		if b == rr.Low {
 			low = bv
@@ -236,8 +238,9 @@ func (r *reader) judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceR
 		}
 	}
 	rng := rangeShown(rr)
-	below := low != nil && val.Cmp(low) < 0
-	above := high != nil && val.Cmp(high) > 0
+	hasLow, hasHigh := rr.Low != nil, rr.High != nil
+	below := hasLow && val.Cmp(low) < 0
+	above := hasHigh && val.Cmp(high) > 0
 	switch comparator(q) {
 	case "":
 		if below || above {
@@ -246,17 +249,17 @@ func (r *reader) judge(q *r4.Quantity, val *big.Rat, rr r4.ObservationReferenceR
 		return Normal, shown + " within " + rng
 	case "<", "<=":
 		// The true value is at most val.
-		if below || (low != nil && comparator(q) == "<" && val.Cmp(low) == 0) {
+		if below || (hasLow && comparator(q) == "<" && val.Cmp(low) == 0) {
 			return Abnormal, shown + " below " + rng
 		}
-		if low == nil && !above {
+		if !hasLow && !above {
 			return Normal, shown + " within " + rng
 		}
 	case ">", ">=":
-		if above || (high != nil && comparator(q) == ">" && val.Cmp(high) == 0) {
+		if above || (hasHigh && comparator(q) == ">" && val.Cmp(high) == 0) {
 			return Abnormal, shown + " above " + rng
 		}
-		if high == nil && !below {
+		if !hasHigh && !below {
 			return Normal, shown + " within " + rng
 		}
 	}
@@ -323,9 +326,9 @@ func firstNonNil(a, b *r4.Quantity) *r4.Quantity {
 	return b
 }
 
-func hasCode(cc *r4.CodeableConcept, code string) bool {
-	for _, c := range fhir.CodesOf(*cc) {
-		if c == code {
+func hasCode(cc *r4.CodeableConcept, codes ...string) bool {
+	for i := range cc.Coding {
+		if c := cc.Coding[i].Code; c != nil && slices.Contains(codes, *c) {
 			return true
 		}
 	}
@@ -366,7 +369,7 @@ func quantityIn(value string, q *r4.Quantity) *r4.Quantity {
 // (the policy's reference_intervals) by the test's LOINC code, for this
 // patient's sex and age. Used only when the result has no range of its own;
 // the verdict then says so.
-func (r *reader) siteInterval(m measurement, val *big.Rat) (Verdict, string, bool) {
+func (r *reader) siteInterval(m measurement, val fhir.Dec) (Verdict, string, bool) {
 	if m.code == nil || len(r.p.intervals) == 0 {
 		return "", "", false
 	}
