@@ -174,13 +174,49 @@ func (s *codeSet) names(text string) bool {
 	if text == "" {
 		return false
 	}
-	text = strings.ToLower(text)
+	// Displays are nearly all ASCII, and lowering ASCII is byte by byte:
+	// compared so, every display of a history is not copied lowered.
+	ascii := isASCII(text)
+	if !ascii {
+		text = strings.ToLower(text)
+	}
 	for _, k := range s.keywords {
-		if strings.Contains(text, k) {
+		if ascii && containsLowered(text, k) || !ascii && strings.Contains(text, k) {
 			return true
 		}
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsLowered is strings.Contains(strings.ToLower(text), k) for ASCII
+// text.
+func containsLowered(text, k string) bool {
+	for i := 0; i+len(k) <= len(text); i++ {
+		j := 0
+		for j < len(k) && lowerASCII(text[i+j]) == k[j] {
+			j++
+		}
+		if j == len(k) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(b byte) byte {
+	if b >= 'A' && b <= 'Z' {
+		return b + 'a' - 'A'
+	}
+	return b
 }
 
 //go:embed valuesets/*.json
