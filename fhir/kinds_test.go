@@ -38,6 +38,8 @@ func TestIndex(t *testing.T) {
 		{"Procedure/x", "", "Procedure x", "Procedure/x"},
 		{"urn:uuid:missing", "", "", "urn:uuid:missing"},
 		{"Observation/missing", "", "", "Observation/missing"},
+		{"Observation", "", "", "Observation"},
+		{"o1", "", "", "o1"},
 	} {
 		var wg sync.WaitGroup
 		for range 4 {
