@@ -357,9 +357,9 @@ func byGroup(results []labResult, groups int) [][]labResult {
 const groupsPerWorker = 256
 
 // groups reads each lab group into its slot of out. A large history is
-// read on every core: each worker has a reader of its own (the decimal memo
-// and the site-table flag) and writes only its own slots, so the result
-// is the same as one reader's, in the same order.
+// read on every core: each worker has a reader of its own (for its
+// site-table flag) and writes only its own slots, so the result is the
+// same as one reader's, in the same order.
 func (r *reader) groups(out []Investigation, order []string, groups [][]labResult) {
 	workers := min(runtime.GOMAXPROCS(0), len(order)/groupsPerWorker)
 	if workers < 2 {
