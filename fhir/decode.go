@@ -103,6 +103,7 @@ func IsOperationOutcome(data []byte) bool {
 // addBundleStrict gives, so that its message is the same whichever read it.
 func (h *History) addBundle(key string, data []byte) (Page, error) {
 	d := fastDec{Scanner: jsonscan.Scanner{Data: data}}
+	defer d.release()
 	pg, ok := h.walkBundle(key, &d, len(data))
 	if !ok || d.SkipSpace() != len(data) {
 		_, err := NewHistory().addBundleStrict(key, data)
@@ -128,6 +129,7 @@ func (h *History) ReadBundleAt(key string, origin Origin, data []byte, at, depth
 		return 0, Page{}, false
 	}
 	d := fastDec{Scanner: jsonscan.Scanner{Data: data, Pos: at, MaxDepth: jsonscan.MaxDepth - depth}}
+	defer d.release()
 	// The reservation is bounded by the Bundle's bytes, which are not
 	// known before its end: by what is left of data, as AddJSON by all of
 	// its bytes.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/balint-health/balint/jsonscan"
@@ -65,12 +66,55 @@ type fastDec struct {
 	jsonscan.Scanner
 	strs   []string
 	text   []byte
-	seen   []*string // recent short strings, by hash (interned)
-	chunks []chunk   // by allocPlan.slot
-	// shares are the values decoded at each shareSite, by their bytes
-	// (share.go); uses, how often each site found one.
+	chunks []chunk // by allocPlan.slot
+	t      *tables // taken when first needed; see release
+}
+
+// tables are a decoding's lookup tables: the short strings seen last, by
+// hash (interned), and the values decoded at each shareSite, by their
+// bytes, with how often each site found one (share.go). A hook call reads
+// each prefetch part with tables of its own, and growing them afresh was a
+// tenth of what a typical call allocated, so they are kept between
+// decodings, emptied.
+type tables struct {
+	seen   []*string
 	shares map[shareKey]sliceHeader
 	uses   map[*shareSite]*siteUse
+}
+
+var tablePool = sync.Pool{New: func() any {
+	return &tables{shares: map[shareKey]sliceHeader{}, uses: map[*shareSite]*siteUse{}}
+}}
+
+// tables are d's tables, taken from the pool on first use.
+func (d *fastDec) tables() *tables {
+	if d.t == nil {
+		t := tablePool.Get().(*tables)
+		// About one intern slot per 512 bytes of input, 64 to 1,024: a
+		// small history does not look through a large table.
+		n := max(64, min(1024, 1<<bits.Len(uint(len(d.Data)/512))))
+		if cap(t.seen) < n {
+			t.seen = make([]*string, n)
+		}
+		t.seen = t.seen[:n]
+		d.t = t
+	}
+	return d.t
+}
+
+// release empties d's tables, every slot of them, and gives them back:
+// nothing of this decoding (its input, its values) is held past it, or
+// found by the next. d is not to be used afterwards.
+func (d *fastDec) release() {
+	t := d.t
+	if t == nil {
+		return
+	}
+	d.t = nil
+	clear(t.seen[:cap(t.seen)])
+	clear(t.shares)
+	clear(t.uses)
+	tablePool.Put(t)
 }
 
 // A chunk is an array of one type from which values are handed out one
@@ -168,12 +212,8 @@ func (d *fastDec) interned(b []byte) *string {
 	if len(b) > maxInterned {
 		return d.newString(d.copyText(b))
 	}
-	if d.seen == nil {
-		// About one slot per 512 bytes of input, 64 to 1,024: a small
-		// history does not pay for a large table.
-		d.seen = make([]*string, max(64, min(1024, 1<<bits.Len(uint(len(d.Data)/512)))))
-	}
-	slot := &d.seen[internHash(b)&uint64(len(d.seen)-1)]
+	seen := d.tables().seen
+	slot := &seen[internHash(b)&uint64(len(seen)-1)]
 	if *slot != nil && **slot == string(b) {
 		return *slot
 	}

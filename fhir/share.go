@@ -20,7 +20,7 @@ type shareSite struct {
 }
 
 // shareKey is a value's site and bytes: a string over the input, which
-// outlives the table (fastDec.shares).
+// outlives the table (tables.shares, emptied when the decoding ends).
 type shareKey struct {
 	site *shareSite
 	raw  string
@@ -43,13 +43,11 @@ const (
 // sharing decodes a value at s, or gives the one decoded before for the
 // same bytes.
 func (s *shareSite) sharing(d *fastDec, p unsafe.Pointer) bool {
-	use := d.uses[s]
+	t := d.tables()
+	use := t.uses[s]
 	if use == nil {
-		if d.uses == nil {
-			d.uses, d.shares = map[*shareSite]*siteUse{}, map[shareKey]sliceHeader{}
-		}
 		use = &siteUse{}
-		d.uses[s] = use
+		t.uses[s] = use
 	}
 	if use.tries >= shareTrial && use.hits*shareFewest < use.tries {
 		return s.decode(d, p)
@@ -63,7 +61,7 @@ func (s *shareSite) sharing(d *fastDec, p unsafe.Pointer) bool {
 	}
 	use.tries++
 	key := shareKey{s, unsafe.String(&d.Data[start], end-start)}
-	if v, found := d.shares[key]; found {
+	if v, found := t.shares[key]; found {
 		use.hits++
 		d.Pos = end
 		if s.slice {
@@ -80,9 +78,9 @@ func (s *shareSite) sharing(d *fastDec, p unsafe.Pointer) bool {
 		return true // not where the brackets said: not kept for sharing
 	}
 	if s.slice {
-		d.shares[key] = *(*sliceHeader)(p)
+		t.shares[key] = *(*sliceHeader)(p)
 	} else {
-		d.shares[key] = sliceHeader{data: *(*unsafe.Pointer)(p)}
+		t.shares[key] = sliceHeader{data: *(*unsafe.Pointer)(p)}
 	}
 	return true
 }

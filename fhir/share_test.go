@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -69,9 +70,10 @@ func TestSharingStopsWhereValuesDoNotRepeat(t *testing.T) {
 	if _, ok := h.walkBundle("observations", &d, len(data)); !ok || len(h.Observations) != n {
 		t.Fatalf("read %v, %d observations", ok, len(h.Observations))
 	}
-	if len(d.shares) > shareTrial+8 {
-		t.Errorf("%d values kept for sharing; the orders' site should have stopped at %d", len(d.shares), shareTrial)
+	if kept := len(d.tables().shares); kept > shareTrial+8 {
+		t.Errorf("%d values kept for sharing; the orders' site should have stopped at %d", kept, shareTrial)
 	}
+	d.release()
 	for i := range h.Observations {
 		if h.Observations[i].Subject != h.Observations[0].Subject {
 			t.Fatalf("observation %d: its subject is not shared", i)
@@ -108,5 +110,47 @@ func TestSharingKeepsTheNestingBound(t *testing.T) {
 	}
 	if refused == 0 || refused == 12 {
 		t.Fatalf("%d of 12 bounds refused: the bounds tried do not cross the Bundle's nesting", refused)
+	}
+}
+
+// TestTablesAreEmptiedForTheNextDecoding: the tables a decoding gives back
+// hold nothing of it, and a decoding that takes them over reads as one
+// with new tables.
+func TestTablesAreEmptiedForTheNextDecoding(t *testing.T) {
+	first := bundleOf(entry(`{"resourceType":"Observation","id":"a","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"718-7"}]},"subject":{"reference":"Patient/p1"}}`),
+		entry(`{"resourceType":"Observation","id":"b","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"718-7"}]},"subject":{"reference":"Patient/p1"}}`))
+	second := bundleOf(entry(`{"resourceType":"Observation","id":"c","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"718-7"}]},"subject":{"reference":"Patient/p2"}}`),
+		entry(`{"resourceType":"Observation","id":"d","status":"amended","code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"subject":{"reference":"Patient/p2"}}`))
+
+	d := fastDec{Scanner: jsonscan.Scanner{Data: first}}
+	if _, ok := NewHistory().walkBundle("observations", &d, len(first)); !ok {
+		t.Fatal("first bundle not read")
+	}
+	tb := d.tables()
+	if len(tb.shares) == 0 || len(tb.uses) == 0 {
+		t.Fatal("the first decoding shared nothing: the test reads nothing")
+	}
+	d.release()
+	if len(tb.shares) != 0 || len(tb.uses) != 0 {
+		t.Errorf("released tables hold %d shared values and %d sites", len(tb.shares), len(tb.uses))
+	}
+	for i, s := range tb.seen[:cap(tb.seen)] {
+		if s != nil {
+			t.Fatalf("intern slot %d still holds %q", i, *s)
+		}
+	}
+
+	fresh := NewHistory()
+	if _, err := fresh.addBundle("observations", second); err != nil {
+		t.Fatal(err)
+	}
+	reused := NewHistory()
+	d = fastDec{Scanner: jsonscan.Scanner{Data: second}, t: tb}
+	if _, ok := reused.walkBundle("observations", &d, len(second)); !ok {
+		t.Fatal("second bundle not read")
+	}
+	d.release()
+	if !reflect.DeepEqual(fresh.Observations, reused.Observations) {
+		t.Errorf("read with reused tables:\n%+v\nwith new ones:\n%+v", reused.Observations, fresh.Observations)
 	}
 }
