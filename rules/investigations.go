@@ -138,7 +138,7 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 	}
 	// Loose lab results: panels (hasMember) stand alone; the rest group by
 	// order, else by category and the site's calendar day.
-	var loose []labResult
+	loose := make([]labResult, 0, len(h.Observations))
 	groupOf := make(map[string]int32, len(h.Observations))
 	var order []string
 	for i := range h.Observations {
@@ -161,9 +161,6 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 			k = int32(len(order))
 			groupOf[g] = k
 			order = append(order, g)
-		}
-		if loose == nil {
-			loose = make([]labResult, 0, len(h.Observations)-i)
 		}
 		loose = append(loose, labResult{o, ref, k})
 	}
