@@ -3,10 +3,8 @@ package http
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,18 +23,18 @@ func (s *Server) discovery(c echo.Context) error {
 // invoke answers a hook call: the protocol's checks, then the use case.
 func (s *Server) invoke(c echo.Context) error {
 	start := time.Now()
-	id, hook, body, ticket, err := s.serviceAndBody(c)
+	id, hook, in, err := s.serviceAndBody(c)
 	if err != nil {
 		return writeError(c, err)
 	}
 	// The prefetched Bundles are read while the call is checked; what is
 	// read is the call's memory until it is done.
-	ahead := client.ReadAhead(body)
-	req, hc, err := cdshooks.DecodeRequest(body, hook, s.templates, ahead.ValidAt)
+	ahead := client.ReadAhead(in.data)
+	req, hc, err := cdshooks.DecodeRequest(in.data, hook, s.templates, ahead.ValidAt)
 	if err != nil {
 		go func() {
 			ahead.Wait()
-			ticket.Release()
+			in.release()
 		}()
 		return writeError(c, err)
 	}
@@ -48,7 +46,7 @@ func (s *Server) invoke(c echo.Context) error {
 		call.ServerNotAllowed = !cl.AllowsServer(req.FHIRServer)
 		call.Issuer, call.Tenant = cl.Issuer, cl.Tenant
 	}
-	resp, err := s.answer(c.Request().Context(), ticket, call)
+	resp, err := s.answer(c.Request().Context(), in, call)
 	if err != nil {
 		s.d.Logger.LogAttrs(c.Request().Context(), slog.LevelWarn, "hook failed",
 			slog.String("service", id), slog.String("hook", req.Hook),
@@ -63,7 +61,7 @@ func (s *Server) invoke(c echo.Context) error {
 // deadline even when the work does not heed it (a store that stalls, a
 // long evaluation): that work then finishes unseen, and its memory is
 // released when it does.
-func (s *Server) answer(ctx context.Context, ticket *memory.Ticket, call *advice.Call) (*cdshooks.Response, error) {
+func (s *Server) answer(ctx context.Context, in *body, call *advice.Call) (*cdshooks.Response, error) {
 	type result struct {
 		resp *cdshooks.Response
 		err  error
@@ -71,7 +69,7 @@ func (s *Server) answer(ctx context.Context, ticket *memory.Ticket, call *advice
 	done := make(chan result, 1)
 	go func() {
 		memory.GrowStack()
-		defer ticket.Release()
+		defer in.release()
 		defer call.Ahead.Wait()
 		defer func() {
 			// Outside the handler, so echo's Recover cannot catch it.
@@ -79,7 +77,7 @@ func (s *Server) answer(ctx context.Context, ticket *memory.Ticket, call *advice
 				done <- result{err: fmt.Errorf("hook panicked: %v", p)}
 			}
 		}()
-		resp, err := s.d.Advisor.Answer(memory.WithTicket(ctx, ticket), call)
+		resp, err := s.d.Advisor.Answer(memory.WithTicket(ctx, in.ticket), call)
 		done <- result{resp, err}
 	}()
 	select {
@@ -98,12 +96,12 @@ func (s *Server) answer(ctx context.Context, ticket *memory.Ticket, call *advice
 }
 
 func (s *Server) feedback(c echo.Context) error {
-	id, _, body, ticket, err := s.serviceAndBody(c)
+	id, _, in, err := s.serviceAndBody(c)
 	if err != nil {
 		return writeError(c, err)
 	}
-	defer ticket.Release()
-	fr, err := cdshooks.DecodeFeedback(body)
+	defer in.release()
+	fr, err := cdshooks.DecodeFeedback(in.data)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -122,59 +120,26 @@ var errNoService = errs.New(errs.NotFound, "no CDS service with this id")
 // serviceAndBody finds the addressed service, admits the call by the
 // memory its body will take, then reads the body: an unknown service is
 // answered before anything is read or reserved. The caller releases the
-// ticket.
-func (s *Server) serviceAndBody(c echo.Context) (id, hook string, body []byte, ticket *memory.Ticket, err error) {
+// body.
+func (s *Server) serviceAndBody(c echo.Context) (id, hook string, in *body, err error) {
 	id = c.Param("id")
 	hook, ok := s.d.Advisor.Hook(id)
 	if !ok {
-		return id, "", nil, nil, errNoService
+		return id, "", nil, errNoService
 	}
+	var ticket *memory.Ticket
 	if s.d.Memory != nil {
 		announced := c.Request().ContentLength
 		if announced < 0 || announced > s.bodyLimit {
 			announced = s.bodyLimit
 		}
 		if ticket, err = s.d.Memory.Admit(c.Request().Context(), announced); err != nil {
-			return id, hook, nil, nil, err
+			return id, hook, nil, err
 		}
 	}
-	if body, err = readBody(c); err != nil {
+	if in, err = readBody(c, ticket); err != nil {
 		ticket.Release()
-		return id, hook, nil, nil, err
+		return id, hook, nil, err
 	}
-	return id, hook, body, ticket, nil
-}
-
-// readBody reads a body within the body limit; a body that cannot be read
-// is invalid, one over the limit the limit's 413.
-func readBody(c echo.Context) ([]byte, error) {
-	body, err := readAll(c.Request().Body, c.Request().ContentLength)
-	if err != nil {
-		if _, ok := err.(*echo.HTTPError); ok {
-			return nil, err
-		}
-		return nil, errs.New(errs.Invalid, "request body could not be read")
-	}
-	return body, nil
-}
-
-// readAll reads a body into one buffer of the announced size (the body
-// limit has already refused a larger announcement), instead of growing one
-// step by step: a hook body is megabytes, and every doubling is a copy and
-// transient garbage.
-func readAll(r io.Reader, announced int64) ([]byte, error) {
-	b := make([]byte, 0, max(announced, 512)+1)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = slices.Grow(b, len(b))
-		}
-	}
+	return id, hook, in, nil
 }

@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
 	"github.com/balint-health/balint/advice"
 	"github.com/balint-health/balint/cards"
 	"github.com/balint-health/balint/cdshooks"
+	"github.com/balint-health/balint/fhir"
 	"github.com/balint-health/balint/fhir/demo"
 	"github.com/balint-health/balint/rules"
 )
@@ -53,6 +56,40 @@ func TestDemoCardsGolden(t *testing.T) {
 		if fired[id] != w {
 			t.Errorf("%s: card = %v, want %v", id, fired[id], w)
 		}
+	}
+}
+
+// The demo histories sent as the hook's prefetch give the cards they give
+// when fetched,
+// byte for byte. The body they are read from is emptied when the call is
+// done, before the response is written (http/body.go), so a card that kept
+// a view of it would differ here (hazard H54).
+func TestPrefetchedDemoCardsGolden(t *testing.T) {
+	in := start(t, nil)
+	src := demo.New(func() time.Time { return testNow })
+	for _, id := range demo.PatientIDs() {
+		pre := map[string]json.RawMessage{}
+		for key, q := range fhir.Templates() {
+			q = strings.ReplaceAll(q, "{{context.patientId}}", id)
+			err := src.Search(context.Background(), q, func(page []byte) error {
+				pre[key] = page
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		body, err := json.Marshal(pre)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := in.hook(t, advice.ReviewID, patientView(id, `,"prefetch":`+string(body)))
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", id, r.Status, r.Body)
+		}
+		var resp cdshooks.Response
+		r.json(t, &resp)
+		golden(t, "cards/"+id+".json", pretty(t, normalize(resp, in.URL)))
 	}
 }
 
