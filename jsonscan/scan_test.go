@@ -95,6 +95,14 @@ func TestExtent(t *testing.T) {
 	for _, c := range []string{`{}`, `[]`, ` { "a" : [ 1 , "x]" , {"b":"\"}"} ] } `, `{"a":{"b":{"c":[[]]}}}`, `["\u005d"]`} {
 		extentAgrees(t, []byte(c))
 	}
+	// Strings are passed over eight bytes at a time: a quote, an escaped
+	// quote or a backslash at each place in a word.
+	for n := range 20 {
+		x := strings.Repeat("x", n)
+		for _, c := range []string{`["` + x + `"]`, `["` + x + `\"]"]`, `["` + x + `\\"]`, `{"` + x + `":"` + x + `\\\"}"}`} {
+			extentAgrees(t, []byte(c))
+		}
+	}
 }
 
 // TestStringsAsTheV2DecoderReadsThem: what String gives is what the v2
