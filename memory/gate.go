@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,12 +32,18 @@ type Gate struct {
 	// wait is how long a call may queue for room before it is refused.
 	wait time.Duration
 	held atomic.Int64
+	// calls is how many calls hold a ticket: when the last one ends the
+	// gate may start a collection (idle.go).
+	calls      atomic.Int64
+	collecting atomic.Bool
+	heap       func() (heapRoom, bool)
+	collect    func()
 }
 
 // NewGate is a gate for capacity bytes of calls in flight, where a call
 // queues at most wait for room.
 func NewGate(capacity int64, wait time.Duration) *Gate {
-	return &Gate{sem: semaphore.NewWeighted(capacity), capacity: capacity, wait: wait}
+	return &Gate{sem: semaphore.NewWeighted(capacity), capacity: capacity, wait: wait, heap: readHeap, collect: runtime.GC}
 }
 
 // Held is the bytes reserved now.
@@ -53,6 +60,7 @@ func (g *Gate) Admit(ctx context.Context, jsonBytes int64) (*Ticket, error) {
 		return nil, ErrBusy
 	}
 	g.held.Add(n)
+	g.calls.Add(1)
 	return &Ticket{g: g, held: n}, nil
 }
 
@@ -97,6 +105,9 @@ func (t *Ticket) Release() {
 	t.g.held.Add(-t.held)
 	t.g.sem.Release(t.held)
 	t.held = 0
+	if t.g.calls.Add(-1) == 0 {
+		t.g.collectIfDue()
+	}
 }
 
 type ticketKey struct{}
