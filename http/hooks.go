@@ -31,6 +31,7 @@ func (s *Server) invoke(c echo.Context) error {
 	// read is the call's memory until it is done.
 	ahead := client.ReadAhead(in.data)
 	req, hc, err := cdshooks.DecodeRequest(in.data, hook, s.templates, ahead.ValidAt)
+	in.decoded()
 	if err != nil {
 		go func() {
 			ahead.Wait()

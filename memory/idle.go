@@ -15,7 +15,7 @@ import "runtime/metrics"
 //
 // idleShare is how much of the room is used when the gate collects: the
 // pacer starts its own collections before the room is spent, and at
-// nine tenths the gate was too late for most of them.
+// about nine tenths the gate was too late for most of them.
 const idleShareNum, idleShareDen = 3, 4
 
 // heapRoom is the heap as the collector paces it: live after the last
