@@ -386,8 +386,9 @@ func (s *Scanner) Extent(limit int) (start, end int, ok bool) {
 			}
 		case '"':
 			// Most of a FHIR value's bytes are in its strings: passed
-			// over eight at a time up to a quote or a backslash.
-			for i++; i+8 <= stop && quiet(binary.LittleEndian.Uint64(data[i:])); i += 8 {
+			// over eight at a time up to a quote or a backslash (or
+			// anything else plain stops at, which the loop below reads).
+			for i++; i+8 <= stop && plain(binary.LittleEndian.Uint64(data[i:])); i += 8 {
 			}
 			for ; i < stop && data[i] != '"'; i++ {
 				if data[i] == '\\' {
@@ -397,14 +398,6 @@ func (s *Scanner) Extent(limit int) (start, end int, ok bool) {
 		}
 	}
 	return start, 0, false
-}
-
-// quiet reports, for 8 bytes of a string, whether none of them is a quote
-// or a backslash.
-func quiet(w uint64) bool {
-	quote := w ^ (ones * '"')
-	slash := w ^ (ones * '\\')
-	return ((quote-ones)&^quote|(slash-ones)&^slash)&highs == 0
 }
 
 // Object reads an object, calling member with each name and s at its
