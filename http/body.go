@@ -60,7 +60,7 @@ func (b *body) release() {
 
 // readBody reads a body within the body limit; a body that cannot be read
 // is invalid, one over the limit the limit's 413.
-func readBody(c echo.Context, ticket *memory.Ticket) (*body, error) {
+func readBody(c echo.Context) (*body, error) {
 	buf := bodies.Get().(*[]byte)
 	data, err := readAll(c.Request().Body, *buf, c.Request().ContentLength)
 	if err != nil {
@@ -70,7 +70,7 @@ func readBody(c echo.Context, ticket *memory.Ticket) (*body, error) {
 		}
 		return nil, errs.New(errs.Invalid, "request body could not be read")
 	}
-	return &body{data: data, buf: buf, ticket: ticket}, nil
+	return &body{data: data, buf: buf}, nil
 }
 
 // readAll reads a body into buf, or into one buffer of the announced size

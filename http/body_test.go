@@ -35,10 +35,11 @@ func TestBodyBuffers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := readBody(c, ticket)
+			in, err := readBody(c)
 			if err != nil || !bytes.Equal(in.data, sent) {
 				t.Fatalf("read %d bytes, %v; sent %d", len(in.data), err, tc.size)
 			}
+			in.ticket = ticket
 			buf, data := in.buf, in.data
 			in.decoded()
 			if kept := in.data != nil; kept != tc.kept {

@@ -138,9 +138,10 @@ func (s *Server) serviceAndBody(c echo.Context) (id, hook string, in *body, err 
 			return id, hook, nil, err
 		}
 	}
-	if in, err = readBody(c, ticket); err != nil {
+	if in, err = readBody(c); err != nil {
 		ticket.Release()
 		return id, hook, nil, err
 	}
+	in.ticket = ticket
 	return id, hook, in, nil
 }
