@@ -9,8 +9,8 @@ import "runtime/metrics"
 // the process's baseline and delays no call. So when a release leaves no
 // call in flight and most of the heap's room before its next collection
 // is used, the gate starts that collection then, a little early. It
-// replaces one the pacer would have started soon, so collections come
-// about a quarter more often, each cheaper (docs/performance.md, issue
+// replaces one the pacer would have started soon, so collections come a
+// quarter to a third more often, each cheaper (docs/performance.md, issue
 // 18, sixth round).
 //
 // idleShare is how much of the room is used when the gate collects: the

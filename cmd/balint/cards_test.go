@@ -60,10 +60,9 @@ func TestDemoCardsGolden(t *testing.T) {
 }
 
 // The demo histories sent as the hook's prefetch give the cards they give
-// when fetched,
-// byte for byte. The body they are read from is emptied when the call is
-// done, before the response is written (http/body.go), so a card that kept
-// a view of it would differ here (hazard H54).
+// when fetched, byte for byte. The body they are read from is emptied when
+// the call is done, before the response is written (http/body.go), so a
+// card that kept a view of it would differ here (hazard H54).
 func TestPrefetchedDemoCardsGolden(t *testing.T) {
 	in := start(t, nil)
 	src := demo.New(func() time.Time { return testNow })
