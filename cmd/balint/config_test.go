@@ -41,7 +41,8 @@ func TestConfigureDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if addr != ":8080" || cfg.Dev || cfg.Demo || cfg.HookTimeout != 5*time.Second || cfg.FHIRBudget != 4*time.Second ||
-		cfg.BodyLimit != "16M" || cfg.SQLitePath != "balint.db" || !cfg.PublicDiscovery || len(cfg.CORSOrigins) != 0 {
+		cfg.BodyLimit != "16M" || cfg.SQLitePath != "balint.db" || !cfg.PublicDiscovery || len(cfg.CORSOrigins) != 0 ||
+		cfg.TimerSlack != time.Millisecond {
 		t.Fatalf("defaults %+v addr %s", cfg, addr)
 	}
 }
@@ -50,12 +51,13 @@ func TestConfigureFromEnvAndFlags(t *testing.T) {
 	cfg, addr, _, err := configure([]string{"--dev", "--addr", "127.0.0.1:9"}, env(map[string]string{
 		"BALINT_ADDR": ":7", "BALINT_FHIR_ALLOW": "https://a/fhir, https://b/fhir", "BALINT_HOOK_TIMEOUT": "2s",
 		"BALINT_CORS_ORIGINS": "https://sandbox.cds-hooks.org", "BALINT_TRUSTED_PROXIES": "10.0.0.0/8",
+		"BALINT_TIMER_SLACK": "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if addr != "127.0.0.1:9" || !cfg.Dev || len(cfg.FHIRAllow) != 2 || cfg.HookTimeout != 2*time.Second ||
-		cfg.CORSOrigins[0] != "https://sandbox.cds-hooks.org" || len(cfg.TrustedProxies) != 1 {
+		cfg.CORSOrigins[0] != "https://sandbox.cds-hooks.org" || len(cfg.TrustedProxies) != 1 || cfg.TimerSlack != 0 {
 		t.Fatalf("%+v", cfg)
 	}
 }
@@ -64,6 +66,7 @@ func TestConfigureErrorsNameTheVariable(t *testing.T) {
 	for name, value := range map[string]string{
 		"BALINT_HOOK_TIMEOUT": "soon", "BALINT_DEV": "maybe", "BALINT_RATE_LIMIT": "-1",
 		"BALINT_TRUSTED_PROXIES": "10.0.0.0", "BALINT_ISSUERS": "/nonexistent.yaml", "BALINT_LOG_LEVEL": "loud",
+		"BALINT_TIMER_SLACK": "20ms",
 	} {
 		_, _, _, err := configure(nil, env(map[string]string{name: value}))
 		if err == nil || !strings.Contains(err.Error(), name) {

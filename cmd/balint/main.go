@@ -87,9 +87,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// First, before any work: on success the binary starts again here.
+	slackSet, slackErr := raiseTimerSlack(cfg.TimerSlack)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	cfg.Logger = log
+	if slackErr != nil {
+		log.Warn("timer slack not raised", slog.String("error", slackErr.Error()))
+	} else if slackSet {
+		log.Info("timer slack", slog.String("slack", cfg.TimerSlack.String()))
+	}
 	// GOMEMLIMIT from the container's limit, unless set: the collector
 	// then works harder near the limit instead of the kernel killing the
 	// process, and the memory gate is sized from it (BALINT_INFLIGHT_MB).

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,4 +177,51 @@ func TestTwoReplicas(t *testing.T) {
 			t.Fatal("a replica logged the bearer token")
 		}
 	}
+}
+
+// The binary executes itself once at start so that every thread, the
+// runtime's monitor among them, sleeps with BALINT_TIMER_SLACK of slack;
+// with 0 it keeps what it inherited.
+func TestTimerSlack(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("timer slack is Linux's")
+	}
+	inherited := readSlack(t, "/proc/self/timerslack_ns")
+	for _, tc := range []struct {
+		env  string
+		want string
+	}{
+		{"", "1000000"}, // the default, 1ms
+		{"BALINT_TIMER_SLACK=250us", "250000"},
+		{"BALINT_TIMER_SLACK=0", inherited},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			env := []string{"BALINT_DEV=true", "BALINT_SQLITE_PATH=" + filepath.Join(t.TempDir(), "b.db")}
+			if tc.env != "" {
+				env = append(env, tc.env)
+			}
+			p := startProc(t, env...)
+			tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", p.cmd.Process.Pid))
+			if err != nil || len(tasks) < 2 {
+				t.Fatalf("threads of %d: %v %v", p.cmd.Process.Pid, tasks, err)
+			}
+			for _, task := range tasks {
+				if got := readSlack(t, "/proc/"+filepath.Base(task)+"/timerslack_ns"); got != tc.want {
+					t.Errorf("thread %s: slack %s ns, want %s", filepath.Base(task), got, tc.want)
+				}
+			}
+			if r := p.call(t, "/cds-services/"+advice.ReviewID, patientView("demo-pattern", ""), ""); r.Status != 200 {
+				t.Fatalf("hook: %d", r.Status)
+			}
+		})
+	}
+}
+
+func readSlack(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }

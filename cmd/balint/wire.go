@@ -78,6 +78,9 @@ type Config struct {
 	// (client.Cache); a zero TTL disables it.
 	FHIRCacheTTL time.Duration
 	FHIRCacheMB  int
+	// TimerSlack is the process's timer slack (raiseTimerSlack); 0 leaves
+	// it as inherited.
+	TimerSlack time.Duration
 	// InflightMB is the memory for hook calls in flight (memory.Gate); 0
 	// derives it from the process's memory limit (inflightBytes).
 	InflightMB     int
