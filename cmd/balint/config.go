@@ -173,7 +173,7 @@ func configure(args []string, getenv func(string) string) (Config, string, slog.
 		cfg.TrustedProxies = append(cfg.TrustedProxies, n)
 	}
 	if d, err := time.ParseDuration(get("BALINT_TIMER_SLACK")); err != nil || d < 0 || d > maxTimerSlack {
-		errs = append(errs, "BALINT_TIMER_SLACK: not a duration from 0 to 10ms (e.g. 1ms)")
+		errs = append(errs, "BALINT_TIMER_SLACK: not a duration from 0 to "+maxTimerSlack.String()+" (e.g. 1ms)")
 	} else {
 		cfg.TimerSlack = d
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,9 +20,9 @@ import (
 // this project's VMs a sixth to a quarter of a typical call's CPU
 // (docs/performance.md, seventh round). With the slack the kernel may end
 // those sleeps up to want later; the service's own timers (deadlines,
-// retry waits) are of tens of milliseconds or more. systemd's TimerSlackNSec= sets the
-// same from outside, and a process started with that much slack already
-// is not executed again.
+// retry waits) are of tens of milliseconds or more. systemd's
+// TimerSlackNSec= sets the same from outside, and a process started with
+// that much slack already is not executed again.
 //
 // It returns whether the slack is in force; on an error the process goes
 // on as it was.
@@ -47,7 +46,7 @@ func raiseTimerSlack(want time.Duration) (bool, error) {
 	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(want), 0, 0, 0); err != nil {
 		return false, fmt.Errorf("timer slack: %w", err)
 	}
-	err = syscall.Exec(exe, os.Args, os.Environ())
+	err = unix.Exec(exe, os.Args, os.Environ())
 	// Exec returns only when it failed; 0 gives the thread its slack back.
 	unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0)
 	return false, fmt.Errorf("timer slack: executing %s again: %w", exe, err)
