@@ -166,13 +166,35 @@ type evaluation struct {
 	*reader
 	h *fhir.History
 	d *Decision
-	// all are the investigations at any date (a pending report may be
-	// undated).
+	// all are the investigations the decision reads, in date order: those
+	// within the window and those pending at any date (a pending report
+	// may be undated).
 	all []Investigation
 }
 
-func (e *evaluation) within(t time.Time, window time.Duration) bool {
-	return !t.IsZero() && !t.After(e.now) && !t.Before(e.now.Add(-window))
+// within: t is known, not in the future, and no older than window.
+func (r *reader) within(t time.Time, window time.Duration) bool {
+	return !t.IsZero() && !t.After(r.now) && !t.Before(r.now.Add(-window))
+}
+
+// windowed are the investigations within the investigations window. all
+// is in date order, so they are one run of it, shared rather than copied
+// (a long record has thousands); capped, so that appending to them never
+// writes over the rest of all.
+func (e *evaluation) windowed() []Investigation {
+	window := months(e.p.Windows.InvestigationsMonths)
+	lo := 0
+	for lo < len(e.all) && !e.within(e.all[lo].Date, window) {
+		lo++
+	}
+	hi := lo
+	for hi < len(e.all) && e.within(e.all[hi].Date, window) {
+		hi++
+	}
+	if lo == hi {
+		return nil // as none were ever appended
+	}
+	return e.all[lo:hi:hi]
 }
 
 // exclude records an exclusion hit, with the references it rests on.
@@ -216,11 +238,7 @@ func Evaluate(p *Policy, in Input) Decision {
 	}
 
 	e.all = r.investigations(h)
-	for _, inv := range e.all {
-		if e.within(inv.Date, months(p.Windows.InvestigationsMonths)) {
-			e.d.Investigations = append(e.d.Investigations, inv)
-		}
-	}
+	e.d.Investigations = e.windowed()
 	e.count()
 	e.spread()
 	e.exclusions(in.SnoozedUntil)

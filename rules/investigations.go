@@ -164,12 +164,13 @@ func (r *reader) investigations(h *fhir.History) []Investigation {
 		}
 		loose = append(loose, labResult{o, ref, k})
 	}
+	order, groups, heads := r.current(order, byGroup(loose, len(order)))
 	// Grown once: an Investigation is large, and a history of thousands of
 	// orders makes thousands of them.
 	out = slices.Grow(out, len(order)+len(h.Procedures))
 	n := len(out)
 	out = out[:n+len(order)]
-	r.groups(out[n:], order, byGroup(loose, len(order)))
+	r.groups(out[n:], order, groups, heads)
 	for i := range h.Procedures {
 		pr := &h.Procedures[i]
 		if pr.Status != r4.EventStatusCompleted || !isDiagnosticProcedure(pr, p) {
@@ -349,6 +350,41 @@ func byGroup(results []labResult, groups int) [][]labResult {
 	return out
 }
 
+// groupHead is what a lab group's place in the decision turns on: its
+// date, its latest result's, and whether a result of it is still pending
+// (preliminary or registered).
+type groupHead struct {
+	date    time.Time
+	pending bool
+}
+
+// current keeps, of the lab groups, those the decision reads: those dated
+// within the investigations window, and those pending at any date (the
+// open work-up exclusion reads them). The rest are neither counted nor
+// shown, and most of a long record is older than the window, so they are
+// not read further (H55). order and groups are compacted in place.
+func (r *reader) current(order []string, groups [][]labResult) ([]string, [][]labResult, []groupHead) {
+	heads := make([]groupHead, 0, len(order))
+	window := months(r.p.Windows.InvestigationsMonths)
+	for i, results := range groups {
+		var hd groupHead
+		for j, lr := range results {
+			o := lr.o
+			if d := fhir.ObservationDate(o, r.loc); j == 0 || d.After(hd.date) {
+				hd.date = d
+			}
+			if o.Status == r4.ObservationStatusPreliminary || o.Status == r4.ObservationStatusRegistered {
+				hd.pending = true
+			}
+		}
+		if hd.pending || r.within(hd.date, window) {
+			order[len(heads)], groups[len(heads)] = order[i], results
+			heads = append(heads, hd)
+		}
+	}
+	return order[:len(heads)], groups[:len(heads)], heads
+}
+
 // groupsPerWorker is the fewest lab groups worth a goroutine: below it,
 // starting one costs more than it saves.
 const groupsPerWorker = 256
@@ -357,11 +393,11 @@ const groupsPerWorker = 256
 // read on every core: each worker has a reader of its own (for its
 // site-table flag) and writes only its own slots, so the result is the
 // same as one reader's, in the same order.
-func (r *reader) groups(out []Investigation, order []string, groups [][]labResult) {
+func (r *reader) groups(out []Investigation, order []string, groups [][]labResult, heads []groupHead) {
 	workers := min(runtime.GOMAXPROCS(0), len(order)/groupsPerWorker)
 	if workers < 2 {
 		for i, g := range order {
-			out[i] = r.group(g, groups[i])
+			out[i] = r.group(g, groups[i], heads[i])
 		}
 		return
 	}
@@ -380,7 +416,7 @@ func (r *reader) groups(out []Investigation, order []string, groups [][]labResul
 					return
 				}
 				for i := start; i < min(start+block, len(order)); i++ {
-					out[i] = w.group(order[i], groups[i])
+					out[i] = w.group(order[i], groups[i], heads[i])
 				}
 			}
 		})
@@ -388,9 +424,9 @@ func (r *reader) groups(out []Investigation, order []string, groups [][]labResul
 	wg.Wait()
 }
 
-func (r *reader) group(g string, results []labResult) Investigation {
+func (r *reader) group(g string, results []labResult, hd groupHead) Investigation {
 	first := results[0].o
-	inv := Investigation{Ref: results[0].ref, Kind: "lab", Date: fhir.ObservationDate(first, r.loc),
+	inv := Investigation{Ref: results[0].ref, Kind: "lab", Date: hd.date, Pending: hd.pending,
 		Refs: make([]string, 0, len(results)+1)}
 	var held [4]*r4.Observation // most groups are one result
 	analytes := held[:0]
@@ -404,9 +440,6 @@ func (r *reader) group(g string, results []labResult) Investigation {
 			members, miss := r.membersOf(o)
 			analytes = append(analytes, members...)
 			missing = append(missing, miss...)
-		}
-		if d := fhir.ObservationDate(o, r.loc); d.After(inv.Date) {
-			inv.Date = d
 		}
 	}
 	sr := r.ix.request(g)
@@ -431,11 +464,6 @@ func (r *reader) group(g string, results []labResult) Investigation {
 	if len(missing) > 0 {
 		inv.Verdict = worst(inv.Verdict, Unknown)
 		inv.Evidence = append(missing, inv.Evidence...)
-	}
-	for _, lr := range results {
-		if o := lr.o; o.Status == r4.ObservationStatusPreliminary || o.Status == r4.ObservationStatusRegistered {
-			inv.Pending = true
-		}
 	}
 	return inv
 }
