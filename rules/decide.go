@@ -166,9 +166,9 @@ type evaluation struct {
 	*reader
 	h *fhir.History
 	d *Decision
-	// all are the investigations the decision reads, in date order: those
-	// within the window and those pending at any date (a pending report
-	// may be undated).
+	// all are the investigations the decision reads, in date order: every
+	// report and procedure, and the lab groups within the window or
+	// pending at any date (a pending report or result may be undated).
 	all []Investigation
 }
 
