@@ -177,18 +177,24 @@ func (r *reader) within(t time.Time, window time.Duration) bool {
 	return !t.IsZero() && !t.After(r.now) && !t.Before(r.now.Add(-window))
 }
 
+// inInvestigationsWindow: t is within the window investigations are
+// counted in. Which lab groups are read (current) and which are shown
+// (windowed) must agree, so both ask this.
+func (r *reader) inInvestigationsWindow(t time.Time) bool {
+	return r.within(t, months(r.p.Windows.InvestigationsMonths))
+}
+
 // windowed are the investigations within the investigations window. all
 // is in date order, so they are one run of it, shared rather than copied
 // (a long record has thousands); capped, so that appending to them never
 // writes over the rest of all.
 func (e *evaluation) windowed() []Investigation {
-	window := months(e.p.Windows.InvestigationsMonths)
 	lo := 0
-	for lo < len(e.all) && !e.within(e.all[lo].Date, window) {
+	for lo < len(e.all) && !e.inInvestigationsWindow(e.all[lo].Date) {
 		lo++
 	}
 	hi := lo
-	for hi < len(e.all) && e.within(e.all[hi].Date, window) {
+	for hi < len(e.all) && e.inInvestigationsWindow(e.all[hi].Date) {
 		hi++
 	}
 	if lo == hi {
@@ -364,7 +370,7 @@ func (e *evaluation) spread() {
 		t := fhir.EncounterDate(en, e.loc)
 		ref := fhir.RefTo("Encounter", en.Id)
 		pc := en.ServiceType != nil && p.sets.primaryCare.coded(*en.ServiceType)
-		if e.within(t, months(p.Windows.InvestigationsMonths)) {
+		if e.inInvestigationsWindow(t) {
 			enc := Encounter{Ref: ref, Date: t, PrimaryCare: pc}
 			if en.ServiceType != nil {
 				enc.Specialty = fhir.Display(en.ServiceType)

@@ -365,7 +365,6 @@ type groupHead struct {
 // not read further (H55). order and groups are compacted in place.
 func (r *reader) current(order []string, groups [][]labResult) ([]string, [][]labResult, []groupHead) {
 	heads := make([]groupHead, 0, len(order))
-	window := months(r.p.Windows.InvestigationsMonths)
 	for i, results := range groups {
 		var hd groupHead
 		for j, lr := range results {
@@ -377,7 +376,7 @@ func (r *reader) current(order []string, groups [][]labResult) ([]string, [][]la
 				hd.pending = true
 			}
 		}
-		if hd.pending || r.within(hd.date, window) {
+		if hd.pending || r.inInvestigationsWindow(hd.date) {
 			order[len(heads)], groups[len(heads)] = order[i], results
 			heads = append(heads, hd)
 		}
